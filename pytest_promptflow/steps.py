@@ -1,0 +1,322 @@
+"""``@step``: a user function whose every call is checked at its boundary and recorded.
+
+A parameter is *data* when its annotation has a JSON form (a pydantic model, a
+dataclass, ``str``, ``list[int]``, a ``Literal``...). Data is validated on the way in and
+recorded into the active run. Any other parameter -- a client object, a callback, an
+unannotated one -- is passed through untouched and never recorded.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import inspect
+import time
+import typing
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MethodType
+from typing import Any, Generic, ParamSpec, TypeVar, cast, overload
+
+import pydantic
+import pydantic_core
+
+from pytest_promptflow.errors import PromptflowError, StepContractError
+from pytest_promptflow.prompts import Prompt
+from pytest_promptflow.trace import JsonValue, StepCall, active_run
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+Check = Callable[..., object]
+"""A property check: it names, as parameters, any of the step's inputs and ``output``."""
+
+OUTPUT_PARAMETER = "output"
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """The step being executed; the cassette layer tags HTTP interactions with it."""
+
+    step: str
+    prompts: Mapping[str, str]
+    call_index: int | None
+    parent: StepContext | None
+
+
+_current_step: contextvars.ContextVar[StepContext | None] = contextvars.ContextVar(
+    "promptflow_current_step", default=None
+)
+
+
+def current_step() -> StepContext | None:
+    """The innermost step executing in this context, or None."""
+    return _current_step.get()
+
+
+def _json_adapter(annotation: Any) -> pydantic.TypeAdapter[Any] | None:
+    """A validator for ``annotation`` when it is data (has a JSON form), else None."""
+    if annotation is inspect.Parameter.empty or annotation is Any:
+        return None
+    try:
+        adapter: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(annotation)
+        adapter.json_schema()
+    except (
+        pydantic.PydanticSchemaGenerationError,
+        pydantic.errors.PydanticInvalidForJsonSchema,
+        pydantic.PydanticUserError,
+    ):
+        return None
+    return adapter
+
+
+def _to_json(value: object) -> JsonValue:
+    return pydantic_core.to_jsonable_python(value, fallback=repr)
+
+
+def _readable(error: pydantic.ValidationError, prefix: str) -> list[str]:
+    lines = []
+    for detail in error.errors(include_url=False):
+        location = ".".join(str(part) for part in (prefix, *detail["loc"]) if part != "")
+        lines.append(f"{location}: {detail['msg']} (got {detail.get('input')!r:.80})")
+    return lines
+
+
+@dataclass(frozen=True)
+class _BoundCheck:
+    name: str
+    function: Check
+    parameters: tuple[str, ...] | None  # None: takes **kwargs, so everything
+
+    def describe(self) -> str:
+        doc = inspect.getdoc(self.function)
+        return doc.splitlines()[0] if doc else self.name
+
+
+class _Boundary:
+    """The types of a step, resolved at its first call (annotations may be forward refs)."""
+
+    def __init__(self, function: Callable[..., Any], step_name: str) -> None:
+        self.signature = inspect.signature(function)
+        try:
+            hints = typing.get_type_hints(function, include_extras=True)
+        except Exception as error:
+            raise PromptflowError(
+                f"step {step_name!r}: cannot resolve the annotations of "
+                f"{function.__qualname__}: {error}"
+            ) from error
+        self.inputs: dict[str, pydantic.TypeAdapter[Any]] = {}
+        for name in self.signature.parameters:
+            adapter = _json_adapter(hints.get(name, inspect.Parameter.empty))
+            if adapter is not None:
+                self.inputs[name] = adapter
+        self.output = _json_adapter(hints.get("return", inspect.Parameter.empty))
+
+
+class Step(Generic[P, R]):
+    """A decorated step. Call it exactly like the function it wraps."""
+
+    def __init__(
+        self,
+        function: Callable[P, R],
+        *,
+        name: str | None = None,
+        prompts: Sequence[Prompt] = (),
+        checks: Iterable[Check] = (),
+    ) -> None:
+        if inspect.isgeneratorfunction(function) or inspect.isasyncgenfunction(function):
+            raise TypeError(f"@step cannot wrap the generator {function.__qualname__}")
+        self.function = function
+        self.name = name or function.__name__
+        self.prompts = tuple(prompts)
+        self.prompt_versions: Mapping[str, str] = {p.name: p.version for p in self.prompts}
+        self.checks = tuple(self._bind_check(check) for check in checks)
+        self.is_async = inspect.iscoroutinefunction(function)
+        self._resolved: _Boundary | None = None
+        functools.update_wrapper(self, function)
+
+    def _bind_check(self, check: Check) -> _BoundCheck:
+        check_name = getattr(check, "__name__", repr(check))
+        parameters = inspect.signature(check).parameters.values()
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+            return _BoundCheck(check_name, check, None)
+        known = set(inspect.signature(self.function).parameters) | {OUTPUT_PARAMETER}
+        wanted = tuple(p.name for p in parameters)
+        unknown = [p for p in wanted if p not in known]
+        if unknown:
+            raise TypeError(
+                f"check {check_name} of step {self.name!r} asks for {', '.join(unknown)}, "
+                f"but the step only has {', '.join(sorted(known))}"
+            )
+        return _BoundCheck(check_name, check, wanted)
+
+    @property
+    def boundary(self) -> _Boundary:
+        if self._resolved is None:
+            self._resolved = _Boundary(self.function, self.name)
+        return self._resolved
+
+    @property
+    def input_types(self) -> Mapping[str, pydantic.TypeAdapter[Any]]:
+        """Validators of the data parameters, by name."""
+        return self.boundary.inputs
+
+    @property
+    def output_type(self) -> pydantic.TypeAdapter[Any] | None:
+        return self.boundary.output
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        if self.is_async:
+            return cast(R, self._call_async(args, kwargs))
+        call, arguments, token = self._enter(args, kwargs)
+        started = time.perf_counter()
+        try:
+            result = self.function(*arguments.args, **arguments.kwargs)
+        except BaseException as error:
+            self._fail(call, error)
+            raise
+        finally:
+            _current_step.reset(token)
+        return cast(R, self._exit(call, arguments, result, started))
+
+    async def _call_async(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> object:
+        call, arguments, token = self._enter(args, kwargs)
+        started = time.perf_counter()
+        try:
+            awaitable = cast(Callable[..., Awaitable[object]], self.function)
+            result = await awaitable(*arguments.args, **arguments.kwargs)
+        except BaseException as error:
+            self._fail(call, error)
+            raise
+        finally:
+            _current_step.reset(token)
+        return self._exit(call, arguments, result, started)
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        # Steps defined as methods bind like functions do.
+        return self if instance is None else MethodType(self, instance)
+
+    def _enter(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[StepCall | None, inspect.BoundArguments, contextvars.Token[StepContext | None]]:
+        boundary = self.boundary
+        arguments = boundary.signature.bind(*args, **kwargs)
+        arguments.apply_defaults()
+        problems: list[str] = []
+        for name, adapter in boundary.inputs.items():
+            try:
+                arguments.arguments[name] = adapter.validate_python(arguments.arguments[name])
+            except pydantic.ValidationError as error:
+                problems += _readable(error, name)
+        run = active_run()
+        parent = _current_step.get()
+        call = None
+        if run is not None:
+            call = run.begin_call(
+                self.name,
+                parent.call_index if parent is not None else None,
+                {name: _to_json(arguments.arguments[name]) for name in boundary.inputs},
+                dict(self.prompt_versions),
+            )
+        if problems:
+            self._break_contract(call, "input", problems)
+        context = StepContext(self.name, self.prompt_versions, call.index if call else None, parent)
+        return call, arguments, _current_step.set(context)
+
+    def _exit(
+        self,
+        call: StepCall | None,
+        arguments: inspect.BoundArguments,
+        result: object,
+        started: float,
+    ) -> object:
+        if call is not None:
+            call.duration_s = time.perf_counter() - started
+        adapter = self.boundary.output
+        if adapter is not None:
+            try:
+                result = adapter.validate_python(result)
+            except pydantic.ValidationError as error:
+                if call is not None:
+                    call.output = _to_json(result)
+                self._break_contract(call, "output", _readable(error, OUTPUT_PARAMETER))
+        if call is not None:
+            call.output = adapter.dump_python(result, mode="json") if adapter else _to_json(result)
+        for check in self.checks:
+            self._run_check(check, call, arguments, result)
+        return result
+
+    def _run_check(
+        self,
+        check: _BoundCheck,
+        call: StepCall | None,
+        arguments: inspect.BoundArguments,
+        output: object,
+    ) -> None:
+        values = {**arguments.arguments, OUTPUT_PARAMETER: output}
+        wanted = check.parameters if check.parameters is not None else tuple(values)
+        try:
+            verdict = check.function(**{name: values[name] for name in wanted})
+        except Exception as error:
+            message = str(error) or check.describe()
+            self._break_contract(
+                call, f"check {check.name}", [f"{type(error).__name__}: {message}"]
+            )
+        if verdict is False:
+            self._break_contract(
+                call, f"check {check.name}", [f"{check.describe()}: returned False"]
+            )
+
+    def _break_contract(self, call: StepCall | None, boundary: str, problems: list[str]) -> None:
+        run = active_run()
+        error = StepContractError(
+            self.name, boundary, problems, case=run.case_id if run is not None else None
+        )
+        if call is not None:
+            call.contract_broken = True
+            call.error = str(error)
+        raise error
+
+    def _fail(self, call: StepCall | None, error: BaseException) -> None:
+        if call is not None and call.error is None:
+            call.error = f"{type(error).__name__}: {error}"
+
+    def __repr__(self) -> str:
+        return f"<step {self.name!r}>"
+
+
+@overload
+def step(function: Callable[P, R], /) -> Step[P, R]: ...
+
+
+@overload
+def step(
+    *,
+    name: str | None = None,
+    prompt: Prompt | Sequence[Prompt] | None = None,
+    checks: Iterable[Check] = (),
+) -> Callable[[Callable[P, R]], Step[P, R]]: ...
+
+
+def step(
+    function: Callable[P, R] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    prompt: Prompt | Sequence[Prompt] | None = None,
+    checks: Iterable[Check] = (),
+) -> Step[P, R] | Callable[[Callable[P, R]], Step[P, R]]:
+    """Declare a chain step: ``@step`` or ``@step(name=..., prompt=..., checks=[...])``."""
+    prompts: Sequence[Prompt]
+    if prompt is None:
+        prompts = ()
+    elif isinstance(prompt, Prompt):
+        prompts = (prompt,)
+    else:
+        prompts = tuple(prompt)
+    check_list = list(checks)
+
+    def decorate(target: Callable[P, R]) -> Step[P, R]:
+        return Step(target, name=name, prompts=prompts, checks=check_list)
+
+    return decorate(function) if function is not None else decorate

@@ -1,0 +1,70 @@
+"""A run: the ordered record of the step calls made in one test case."""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+JsonValue = Any
+"""A value in its JSON form: dict, list, str, int, float, bool or None."""
+
+
+@dataclass
+class StepCall:
+    """One call of a step, in its JSON form."""
+
+    index: int
+    step: str
+    parent: int | None
+    inputs: dict[str, JsonValue]
+    prompts: dict[str, str]
+    output: JsonValue = None
+    duration_s: float = 0.0
+    error: str | None = None
+    contract_broken: bool = False
+
+
+@dataclass
+class Run:
+    """The step calls of one test case, in the order they started."""
+
+    case_id: str | None = None
+    test_id: str | None = None
+    calls: list[StepCall] = field(default_factory=list)
+
+    def begin_call(
+        self,
+        step: str,
+        parent: int | None,
+        inputs: dict[str, JsonValue],
+        prompts: dict[str, str],
+    ) -> StepCall:
+        call = StepCall(len(self.calls), step, parent, inputs, prompts)
+        self.calls.append(call)
+        return call
+
+    def calls_of(self, step: str) -> list[StepCall]:
+        return [call for call in self.calls if call.step == step]
+
+
+_active_run: contextvars.ContextVar[Run | None] = contextvars.ContextVar(
+    "promptflow_active_run", default=None
+)
+
+
+def active_run() -> Run | None:
+    """The run step calls are recorded into, or None outside a recorded test."""
+    return _active_run.get()
+
+
+@contextmanager
+def recording_run(run: Run) -> Iterator[Run]:
+    """Make ``run`` the active run for the duration of the block."""
+    token = _active_run.set(run)
+    try:
+        yield run
+    finally:
+        _active_run.reset(token)
