@@ -2,39 +2,73 @@
 
 from __future__ import annotations
 
+import os
+import shlex
 from collections.abc import Generator
-from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_promptflow.cases import Case, load_cases
+from pytest_promptflow.cassette.format import recorded_run_path
+from pytest_promptflow.cassette.modes import IGNORED_BODY_FIELDS, RecordingOptions, RecordMode
 from pytest_promptflow.errors import PromptflowError
 from pytest_promptflow.report.summary import SessionTally
-from pytest_promptflow.settings import CasesMarker, marker_options
-from pytest_promptflow.trace import Run, recording_run
+from pytest_promptflow.settings import CasesMarker, marker_options, resolve_record_mode
+from pytest_promptflow.trace import Run
 
 if TYPE_CHECKING:
     from _pytest.terminal import TerminalReporter
+
+    from pytest_promptflow.cassette.recorder import CaseRecorder
 
 CASES_MARKER = "promptflow_cases"
 TEST_MARKER = "promptflow"
 CASE_FIXTURE = "chain_case"
 RUN_FIXTURE = "chain_run"
+RECORD_OPTION = "--promptflow-record"
+INI_RECORD = "promptflow_record"
 INI_CASES_DIR = "promptflow_cases_dir"
+INI_CASSETTE_DIR = "promptflow_cassette_dir"
+INI_IGNORED_FIELDS = "promptflow_ignore_body_fields"
+INI_SECRET_PATTERNS = "promptflow_secret_patterns"
 WORKER_OUTPUT_KEY = "promptflow_tally"
 
 tally_key = pytest.StashKey[SessionTally]()
-run_key = pytest.StashKey[Run]()
-exit_stack_key = pytest.StashKey[ExitStack]()
+options_key = pytest.StashKey[RecordingOptions]()
+recorder_key = pytest.StashKey["CaseRecorder"]()
+failed_key = pytest.StashKey[bool]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.getgroup("promptflow", "pytest-promptflow: LLM prompt chains")
+    group = parser.getgroup("promptflow", "pytest-promptflow: LLM prompt chains")
+    group.addoption(
+        RECORD_OPTION,
+        choices=[mode.value for mode in RecordMode],
+        default=None,
+        help="none: replay only (default); new: record what has no recording; "
+        "all: re-record every request the selected tests make.",
+    )
+    parser.addini(INI_RECORD, "Record mode when the command line gives none.", default="none")
     parser.addini(
         INI_CASES_DIR,
         "Folder, relative to the rootdir, that promptflow_cases paths are read from.",
         default="fixtures",
+    )
+    parser.addini(
+        INI_CASSETTE_DIR, "Folder, relative to the rootdir, of recorded runs.", default="cassettes"
+    )
+    parser.addini(
+        INI_IGNORED_FIELDS,
+        "Top-level request body fields that do not change the answer, ignored in matching.",
+        type="linelist",
+        default=list(IGNORED_BODY_FIELDS),
+    )
+    parser.addini(
+        INI_SECRET_PATTERNS,
+        "Extra regular expressions of secrets to redact from recorded runs.",
+        type="linelist",
+        default=[],
     )
 
 
@@ -45,7 +79,18 @@ def pytest_configure(config: pytest.Config) -> None:
         f"JSON file under the cases folder; the {CASE_FIXTURE} fixture is the case.",
     )
     config.addinivalue_line(
-        "markers", f"{TEST_MARKER}: record this test's step calls even without cases."
+        "markers", f"{TEST_MARKER}: record and replay this test's LLM calls even without cases."
+    )
+    try:
+        mode = resolve_record_mode(
+            config.getoption(RECORD_OPTION), config.getini(INI_RECORD), os.environ
+        )
+    except PromptflowError as error:
+        raise pytest.UsageError(str(error)) from None
+    config.stash[options_key] = RecordingOptions(
+        mode=mode,
+        ignored_body_fields=tuple(config.getini(INI_IGNORED_FIELDS)),
+        secret_patterns=tuple(config.getini(INI_SECRET_PATTERNS)),
     )
     config.stash[tally_key] = SessionTally()
 
@@ -80,17 +125,54 @@ def _is_promptflow_test(item: pytest.Item) -> bool:
     )
 
 
+def _recorder_for(item: pytest.Item) -> CaseRecorder:
+    from pytest_promptflow.cassette.recorder import CaseRecorder
+
+    config = item.config
+    callspec = getattr(item, "callspec", None)
+    case = callspec.params.get(CASE_FIXTURE) if callspec is not None else None
+    cls = getattr(item, "cls", None)
+    test_name = getattr(item, "originalname", item.name)
+    path = recorded_run_path(
+        config.rootpath / config.getini(INI_CASSETTE_DIR),
+        item.path.relative_to(config.rootpath),
+        f"{cls.__name__}.{test_name}" if cls is not None else test_name,
+        callspec.id if callspec is not None else None,
+    )
+    return CaseRecorder(
+        path,
+        test_id=item.nodeid,
+        case_id=case.id if isinstance(case, Case) else None,
+        options=config.stash[options_key],
+        record_command=f"pytest {shlex.quote(item.nodeid)} {RECORD_OPTION}={RecordMode.NEW.value}",
+    )
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
     if _is_promptflow_test(item):
-        callspec = getattr(item, "callspec", None)
-        case = callspec.params.get(CASE_FIXTURE) if callspec is not None else None
-        run = Run(case_id=case.id if isinstance(case, Case) else None, test_id=item.nodeid)
-        stack = ExitStack()
-        stack.enter_context(recording_run(run))
-        item.stash[run_key] = run
-        item.stash[exit_stack_key] = stack
+        recorder = _recorder_for(item)
+        try:
+            recorder.start()
+        except PromptflowError as error:
+            pytest.fail(f"{item.nodeid}: {error}", pytrace=False)
+        item.stash[recorder_key] = recorder
     return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    recorder = item.stash.get(recorder_key, None)
+    if recorder is not None and report.when == "call" and recorder.misses:
+        # The SDK may have wrapped or swallowed the miss; what matters is what was missing.
+        report.outcome = "failed"
+        report.longrepr = "\n\n".join(recorder.misses)
+    if report.failed:
+        item.stash[failed_key] = True
+    return report
 
 
 @pytest.hookimpl(wrapper=True)
@@ -98,10 +180,14 @@ def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
     try:
         return (yield)
     finally:
-        stack = item.stash.get(exit_stack_key, None)
-        if stack is not None:
-            stack.close()
-            item.config.stash[tally_key].add_calls(item.stash[run_key].calls)
+        recorder = item.stash.get(recorder_key, None)
+        if recorder is not None:
+            del item.stash[recorder_key]
+            item.config.stash[tally_key].add_calls(recorder.run.calls)
+            try:
+                recorder.stop(test_failed=item.stash.get(failed_key, False))
+            except PromptflowError as error:
+                pytest.fail(f"{item.nodeid}: {error}", pytrace=False)
 
 
 @pytest.fixture
@@ -117,8 +203,14 @@ def chain_case(request: pytest.FixtureRequest) -> Case:
 @pytest.fixture
 def chain_run(request: pytest.FixtureRequest) -> Run:
     """The run of this test: every step call, in order, with inputs and outputs."""
-    run: Run = request.node.stash[run_key]
-    return run
+    recorder: CaseRecorder = request.node.stash[recorder_key]
+    return recorder.run
+
+
+@pytest.fixture(scope="session")
+def promptflow_record_mode(pytestconfig: pytest.Config) -> str:
+    """The record mode of this session: ``"none"`` (replay only), ``"new"`` or ``"all"``."""
+    return pytestconfig.stash[options_key].mode.value
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

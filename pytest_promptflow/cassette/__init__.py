@@ -1,0 +1,1 @@
+"""Recorded runs: one reviewable JSON file per test case, on top of vcrpy."""

@@ -1,0 +1,70 @@
+"""The canonical key of an LLM request, and an index of recordings by that key.
+
+Two requests share a key when they would get the same answer: same method, host,
+path and query, and the same JSON body once key order is ignored and the fields that
+do not change the answer (``user``, ``metadata``...) are dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict, deque
+from collections.abc import Iterable, Sequence
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from pytest_promptflow.cassette.modes import IGNORED_BODY_FIELDS
+
+
+def parse_body(raw: bytes | None) -> tuple[Any, str | None]:
+    """A body as (parsed JSON, None) when it is JSON, else (None, text); empty -> (None, None)."""
+    if not raw:
+        return None, None
+    text = raw.decode("utf-8")
+    try:
+        return json.loads(text), None
+    except ValueError:
+        return None, text
+
+
+def canonical_request_key(
+    method: str,
+    url: str,
+    body: Any,
+    body_text: str | None,
+    ignored_fields: Sequence[str] = IGNORED_BODY_FIELDS,
+) -> str:
+    """A hash naming what the request asks, insensitive to key order and ignored fields."""
+    parts = urlsplit(url)
+    query = sorted(parse_qsl(parts.query, keep_blank_values=True))
+    if isinstance(body, dict):
+        body = {key: value for key, value in body.items() if key not in ignored_fields}
+    canonical_body = (
+        json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        if body is not None
+        else body_text or ""
+    )
+    canonical = "\n".join(
+        (method.upper(), parts.netloc.lower(), parts.path or "/", json.dumps(query), canonical_body)
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+class RecordingIndex:
+    """Recordings by key; each key hands out its recordings in the order they were made."""
+
+    def __init__(self, keys: Iterable[str]) -> None:
+        self._queues: dict[str, deque[int]] = defaultdict(deque)
+        for position, key in enumerate(keys):
+            self._queues[key].append(position)
+        self.used: set[int] = set()
+
+    def peek(self, key: str) -> int | None:
+        queue = self._queues.get(key)
+        return queue[0] if queue else None
+
+    def take(self, key: str) -> int:
+        position = self._queues[key].popleft()
+        self.used.add(position)
+        return position

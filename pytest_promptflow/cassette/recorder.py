@@ -1,0 +1,380 @@
+"""Recording and replaying one test case's HTTP interactions through vcrpy.
+
+vcrpy patches the HTTP libraries (httpx, httpx2, requests, aiohttp...) and asks the
+cassette whether it can play a request, for the response, and to keep a new one.
+``CaseRecorder`` answers those questions from the recorded run file with an indexed
+lookup, tags what it records with the current step, and writes the file at the end.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import difflib
+import json
+from collections.abc import Mapping
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+import vcr.cassette
+import vcr.filters
+from vcr.request import Request as VcrRequest
+
+from pytest_promptflow.cassette.format import (
+    Interaction,
+    RecordedRequest,
+    RecordedResponse,
+    RecordedRun,
+    read_recorded_run,
+    serialize_recorded_run,
+    sorted_json,
+    write_atomically,
+)
+from pytest_promptflow.cassette.matching import (
+    RecordingIndex,
+    canonical_request_key,
+    parse_body,
+)
+from pytest_promptflow.cassette.modes import RecordingOptions, RecordMode
+from pytest_promptflow.cassette.scrub import (
+    KEPT_REQUEST_HEADERS,
+    KEPT_RESPONSE_HEADERS,
+    Scrubber,
+    kept_headers,
+)
+from pytest_promptflow.cassette.sse import parse_events, serialize_events
+from pytest_promptflow.errors import RecordingMissingError
+from pytest_promptflow.steps import current_step
+from pytest_promptflow.trace import Run, recording_run
+
+VcrResponse = dict[str, Any]
+MAX_DIFF_LINES = 40
+
+
+class CaseRecorder:
+    """The recorded run of one test case while the test runs."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        test_id: str,
+        case_id: str | None,
+        options: RecordingOptions,
+        record_command: str,
+        run: Run | None = None,
+    ) -> None:
+        self.path = path
+        self.run = run if run is not None else Run(case_id=case_id, test_id=test_id)
+        self.test_id = test_id
+        self.case_id = case_id
+        self.options = options
+        self.record_command = record_command
+        self.scrubber = Scrubber(options.secret_patterns)
+        self.misses: list[str] = []
+        self.recorded: list[Interaction] = []
+        self.loaded: RecordedRun | None = None
+        self._interactions: list[Interaction] = []
+        self._index = RecordingIndex(())
+        self._pending: tuple[VcrRequest, str] | None = None
+        self._active: contextlib.ExitStack | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Read the recorded run (a bad file raises CassetteError), then activate the run
+        and patch HTTP."""
+        self.loaded = read_recorded_run(self.path)
+        if self.loaded is not None:
+            self._interactions = self.loaded.interactions
+            self._index = RecordingIndex(self._key_of(i.request) for i in self._interactions)
+        with contextlib.ExitStack() as active:
+            active.enter_context(recording_run(self.run))
+            active.enter_context(_RecorderCassette.use(path=str(self.path), recorder=self))
+            self._active = active.pop_all()
+
+    def stop(self, *, test_failed: bool) -> Path | None:
+        """Unpatch HTTP and write the file when this run may; returns the path written."""
+        if self._active is not None:
+            self._active.close()
+            self._active = None
+        interactions = self._interactions_to_keep(test_failed)
+        if interactions is None:
+            return None
+        run = RecordedRun(
+            test=self.test_id,
+            case=self.case_id,
+            interactions=interactions,
+            steps=self.loaded.steps if self.loaded is not None else [],
+        )
+        text = serialize_recorded_run(run)
+        self.scrubber.check(text, f"cassette {self.path}")
+        with contextlib.suppress(OSError):
+            if self.path.read_text(encoding="utf-8") == text:
+                return None
+        write_atomically(self.path, text)
+        return self.path
+
+    def _interactions_to_keep(self, test_failed: bool) -> list[Interaction] | None:
+        mode = self.options.mode
+        if mode is RecordMode.NEW and self.recorded:
+            # Adding never loses anything, so a failed test keeps what it recorded.
+            return [*self._interactions, *self.recorded]
+        if mode is RecordMode.ALL and (not test_failed or self.loaded is None):
+            return self.recorded
+        return None
+
+    # -- what vcrpy asks ---------------------------------------------------------------
+
+    def can_play(self, request: VcrRequest) -> bool:
+        if self.options.mode is RecordMode.ALL:
+            return False
+        key = self._live_key(request)
+        if self._index.peek(key) is not None:
+            self._pending = (request, key)
+            return True
+        if self.options.mode is RecordMode.NONE:
+            message = self._miss_message(request)
+            self.misses.append(message)
+            raise RecordingMissingError(message)
+        return False
+
+    def play(self, request: VcrRequest) -> VcrResponse:
+        pending, self._pending = self._pending, None
+        key = (
+            pending[1] if pending is not None and pending[0] is request else self._live_key(request)
+        )
+        return _vcr_response(self._interactions[self._index.take(key)].response)
+
+    def record(self, request: VcrRequest, response: VcrResponse) -> None:
+        context = current_step()
+        self.recorded.append(
+            Interaction(
+                step=context.step if context is not None else None,
+                prompts=dict(context.prompts) if context is not None else {},
+                request=self._recorded_request(request),
+                response=self._recorded_response(response),
+            )
+        )
+
+    # -- conversions -------------------------------------------------------------------
+
+    def _recorded_request(self, request: VcrRequest) -> RecordedRequest:
+        headers = list(request.headers.items())
+        self.scrubber.learn_secrets(headers, request.uri)
+        body, text = parse_body(_body_bytes(request))
+        grouped: dict[str, list[str]] = {}
+        for name, value in headers:
+            grouped.setdefault(name, []).append(value)
+        return RecordedRequest(
+            method=request.method.upper(),
+            url=self.scrubber.url(request.uri),
+            headers=kept_headers(grouped, KEPT_REQUEST_HEADERS),
+            body=sorted_json(self.scrubber.json(body)),
+            body_text=self.scrubber.text(text) if text is not None else None,
+        )
+
+    def _recorded_response(self, response: VcrResponse) -> RecordedResponse:
+        decoded = vcr.filters.decode_response(response)
+        raw: bytes = decoded["body"]["string"] or b""
+        headers = kept_headers(decoded["headers"], KEPT_RESPONSE_HEADERS)
+        content_type = ";".join(headers.get("content-type", [])).lower()
+        recorded = RecordedResponse(status=decoded["status"]["code"], headers=headers)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            recorded.body_base64 = base64.b64encode(raw).decode("ascii")
+            return recorded
+        if "text/event-stream" in content_type:
+            events = parse_events(self.scrubber.text(text))
+            recorded.events = [
+                e.model_copy(update={"data": sorted_json(self.scrubber.json(e.data))})
+                for e in events
+            ]
+            return recorded
+        body, body_text = parse_body(raw) if "json" in content_type else (None, text or None)
+        recorded.body = sorted_json(self.scrubber.json(body))
+        recorded.body_text = self.scrubber.text(body_text) if body_text is not None else None
+        return recorded
+
+    def _key_of(self, request: RecordedRequest) -> str:
+        return canonical_request_key(
+            request.method,
+            request.url,
+            request.body,
+            request.body_text,
+            self.options.ignored_body_fields,
+        )
+
+    def _live_key(self, request: VcrRequest) -> str:
+        self.scrubber.learn_secrets(request.headers.items(), request.uri)
+        body, text = parse_body(_body_bytes(request))
+        return canonical_request_key(
+            request.method,
+            self.scrubber.url(request.uri),
+            self.scrubber.json(body),
+            self.scrubber.text(text) if text is not None else None,
+            self.options.ignored_body_fields,
+        )
+
+    # -- the message of a miss ---------------------------------------------------------
+
+    def _miss_message(self, request: VcrRequest) -> str:
+        context = current_step()
+        step = context.step if context is not None else None
+        case = f" in case {self.case_id}" if self.case_id else ""
+        lines = [
+            f"no recording for a request of step {step!r}{case}"
+            if step
+            else f"no recording for a request made outside any step{case}",
+            f"  test:     {self.test_id}",
+            f"  request:  {request.method.upper()} {self.scrubber.url(request.uri)}",
+            f"  cassette: {_display(self.path)}"
+            + ("" if self.loaded is not None else " (does not exist yet)"),
+        ]
+        if context is not None:
+            lines += self._prompt_lines(step, context.prompts)
+        live = self._recorded_request(request)
+        closest = self._closest(live, step)
+        if closest is not None:
+            position, recorded = closest
+            lines.append(
+                f"  closest recording: interaction {position} (step {recorded.step!r}); "
+                "request body diff:"
+            )
+            lines += ["    " + line for line in _body_diff(recorded.request, live)]
+        lines += ["To record it, run:", f"  {self.record_command}"]
+        return "\n".join(lines)
+
+    def _prompt_lines(self, step: str | None, current: Mapping[str, str]) -> list[str]:
+        """One line per prompt of the step: its version, or how it changed since recording."""
+        lines = []
+        for name, version in current.items():
+            recorded = sorted(
+                {
+                    i.prompts[name]
+                    for i in self._interactions
+                    if i.step == step and i.prompts.get(name, version) != version
+                }
+            )
+            lines += [f"  prompt {name} changed: {old} -> {version}" for old in recorded]
+            if not recorded:
+                lines.append(f"  prompt {name}: version {version}")
+        return lines
+
+    def _closest(self, live: RecordedRequest, step: str | None) -> tuple[int, Interaction] | None:
+        candidates = [
+            (position, interaction)
+            for position, interaction in enumerate(self._interactions)
+            if interaction.request.method == live.method
+        ]
+        same_step = [c for c in candidates if c[1].step == step]
+        candidates = same_step or candidates
+        if not candidates:
+            return None
+        target = "\n".join(_diff_lines(live))
+        return max(
+            candidates,
+            key=lambda c: difflib.SequenceMatcher(
+                None, "\n".join(_diff_lines(c[1].request)), target, autojunk=False
+            ).quick_ratio(),
+        )
+
+
+class _RecorderCassette(vcr.cassette.Cassette):  # type: ignore[misc]
+    """The cassette vcrpy's patched HTTP clients talk to; it defers to a CaseRecorder."""
+
+    def __init__(self, path: str, recorder: CaseRecorder) -> None:
+        super().__init__(path)
+        self._recorder = recorder
+
+    def _load(self) -> None:
+        """The recorder reads the file itself."""
+
+    def _save(self, force: bool = False) -> None:
+        """The recorder writes the file itself, when the test has ended."""
+
+    @property
+    def write_protected(self) -> bool:
+        return False
+
+    def can_play_response_for(self, request: VcrRequest) -> bool:
+        return self._recorder.can_play(request)
+
+    def play_response(self, request: VcrRequest) -> VcrResponse:
+        return self._recorder.play(request)
+
+    def append(self, request: VcrRequest, response: VcrResponse) -> None:
+        self._recorder.record(request, response)
+
+
+def _body_bytes(request: VcrRequest) -> bytes | None:
+    body = request.body
+    if body is None or isinstance(body, bytes):
+        return body
+    if isinstance(body, str):
+        return body.encode("utf-8")
+    return bytes(request.body_bytes or b"")
+
+
+def _vcr_response(response: RecordedResponse) -> VcrResponse:
+    if response.events is not None:
+        raw = serialize_events(response.events)
+    elif response.body_base64 is not None:
+        raw = base64.b64decode(response.body_base64)
+    elif response.body_text is not None:
+        raw = response.body_text.encode("utf-8")
+    elif response.body is not None:
+        raw = json.dumps(response.body, ensure_ascii=False).encode("utf-8")
+    else:
+        raw = b""
+    try:
+        message = HTTPStatus(response.status).phrase
+    except ValueError:
+        message = ""
+    return {
+        "status": {"code": response.status, "message": message},
+        "headers": {name: list(values) for name, values in response.headers.items()},
+        "body": {"string": raw},
+    }
+
+
+def _diff_lines(request: RecordedRequest) -> list[str]:
+    """The request body as path: value lines, multi-line strings split, for a readable diff."""
+    lines: list[str] = []
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, dict):
+            for key in sorted(value):
+                walk(value[key], f"{path}.{key}" if path else str(key))
+        elif isinstance(value, list):
+            for position, item in enumerate(value):
+                walk(item, f"{path}[{position}]")
+        elif isinstance(value, str) and "\n" in value:
+            lines.append(f"{path}:")
+            lines.extend(f"  | {line}" for line in value.split("\n"))
+        else:
+            lines.append(f"{path}: {json.dumps(value, ensure_ascii=False)}")
+
+    walk(request.body if request.body is not None else request.body_text, "")
+    return lines
+
+
+def _body_diff(recorded: RecordedRequest, live: RecordedRequest) -> list[str]:
+    diff = list(
+        difflib.unified_diff(
+            _diff_lines(recorded), _diff_lines(live), "recorded", "requested", n=1, lineterm=""
+        )
+    )
+    if len(diff) > MAX_DIFF_LINES:
+        diff = [*diff[:MAX_DIFF_LINES], f"... ({len(diff) - MAX_DIFF_LINES} more lines)"]
+    return [line[:200] for line in diff]
+
+
+def _display(path: Path) -> str:
+    """``path`` relative to the working directory when it is below it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,50 @@
+"""Server-sent event bodies as lists of events, and back to bytes for replay."""
+
+from __future__ import annotations
+
+import json
+
+from pytest_promptflow.cassette.format import SseEvent
+
+
+def parse_events(text: str) -> list[SseEvent]:
+    events = []
+    for block in text.replace("\r\n", "\n").replace("\r", "\n").split("\n\n"):
+        fields: dict[str, list[str]] = {}
+        for line in block.split("\n"):
+            if not line or line.startswith(":"):
+                continue
+            name, _, value = line.partition(":")
+            fields.setdefault(name, []).append(value[1:] if value.startswith(" ") else value)
+        if not fields:
+            continue
+        data = "\n".join(fields["data"]) if "data" in fields else None
+        event = SseEvent(
+            event=fields["event"][-1] if "event" in fields else None,
+            id=fields["id"][-1] if "id" in fields else None,
+        )
+        if data is not None:
+            try:
+                event.data = json.loads(data)
+            except ValueError:
+                event.text = data
+        events.append(event)
+    return events
+
+
+def serialize_events(events: list[SseEvent]) -> bytes:
+    blocks = []
+    for event in events:
+        lines = []
+        if event.event is not None:
+            lines.append(f"event: {event.event}")
+        if event.id is not None:
+            lines.append(f"id: {event.id}")
+        if event.text is not None:
+            lines += [f"data: {line}" for line in event.text.split("\n")]
+        elif event.data is not None:
+            lines.append(
+                "data: " + json.dumps(event.data, ensure_ascii=False, separators=(",", ":"))
+            )
+        blocks.append("\n".join(lines) + "\n\n")
+    return "".join(blocks).encode("utf-8")
