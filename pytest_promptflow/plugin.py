@@ -20,7 +20,7 @@ from pytest_promptflow.trace import Run
 if TYPE_CHECKING:
     from _pytest.terminal import TerminalReporter
 
-    from pytest_promptflow.cassette.recorder import CaseRecorder
+    from pytest_promptflow.cassette.recorder import CaseRecorder, HttpInterception
 
 CASES_MARKER = "promptflow_cases"
 TEST_MARKER = "promptflow"
@@ -38,6 +38,7 @@ tally_key = pytest.StashKey[SessionTally]()
 options_key = pytest.StashKey[RecordingOptions]()
 recorder_key = pytest.StashKey["CaseRecorder"]()
 failed_key = pytest.StashKey[bool]()
+interception_key = pytest.StashKey["HttpInterception"]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -148,15 +149,26 @@ def _recorder_for(item: pytest.Item) -> CaseRecorder:
     )
 
 
+def _interception(config: pytest.Config) -> HttpInterception:
+    from pytest_promptflow.cassette.recorder import HttpInterception
+
+    if interception_key not in config.stash:
+        config.stash[interception_key] = HttpInterception()
+    return config.stash[interception_key]
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
     if _is_promptflow_test(item):
         recorder = _recorder_for(item)
         try:
-            recorder.start()
+            recorder.start(_interception(item.config))
         except PromptflowError as error:
             pytest.fail(f"{item.nodeid}: {error}", pytrace=False)
         item.stash[recorder_key] = recorder
+    elif interception_key in item.config.stash:
+        # Tests that do not use promptflow talk to the network unpatched.
+        item.config.stash[interception_key].close()
     return (yield)
 
 
@@ -214,6 +226,8 @@ def promptflow_record_mode(pytestconfig: pytest.Config) -> str:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    if interception_key in session.config.stash:
+        session.config.stash[interception_key].close()
     worker_output: dict[str, Any] | None = getattr(session.config, "workeroutput", None)
     if worker_output is not None:
         worker_output[WORKER_OUTPUT_KEY] = session.config.stash[tally_key].to_json()

@@ -79,26 +79,35 @@ class CaseRecorder:
         self._index = RecordingIndex(())
         self._pending: tuple[VcrRequest, str] | None = None
         self._active: contextlib.ExitStack | None = None
+        self._interception: HttpInterception | None = None
+        self._owns_interception = False
 
     # -- lifecycle ---------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Read the recorded run (a bad file raises CassetteError), then activate the run
-        and patch HTTP."""
+    def start(self, interception: HttpInterception | None = None) -> None:
+        """Read the recorded run (a bad file raises CassetteError), activate the run and
+        route intercepted HTTP here. Without ``interception``, HTTP is patched for this
+        recorder alone."""
         self.loaded = read_recorded_run(self.path)
         if self.loaded is not None:
             self._interactions = self.loaded.interactions
             self._index = RecordingIndex(self._key_of(i.request) for i in self._interactions)
-        with contextlib.ExitStack() as active:
-            active.enter_context(recording_run(self.run))
-            active.enter_context(_RecorderCassette.use(path=str(self.path), recorder=self))
-            self._active = active.pop_all()
+        self._owns_interception = interception is None
+        self._interception = interception or HttpInterception()
+        self._interception.attach(self)
+        self._active = contextlib.ExitStack()
+        self._active.enter_context(recording_run(self.run))
 
     def stop(self, *, test_failed: bool) -> Path | None:
-        """Unpatch HTTP and write the file when this run may; returns the path written."""
+        """Stop intercepting and write the file when this run may; returns the path written."""
         if self._active is not None:
             self._active.close()
             self._active = None
+        if self._interception is not None:
+            self._interception.detach(self)
+            if self._owns_interception:
+                self._interception.close()
+            self._interception = None
         interactions = self._interactions_to_keep(test_failed)
         if interactions is None:
             return None
@@ -209,12 +218,17 @@ class CaseRecorder:
 
     def _live_key(self, request: VcrRequest) -> str:
         self.scrubber.learn_secrets(request.headers.items(), request.uri)
-        body, text = parse_body(_body_bytes(request))
+        raw = _body_bytes(request)
+        body, text = parse_body(raw)
+        if raw and self.scrubber.finds_secret(raw.decode("utf-8", "replace")):
+            # Recorded bodies were scrubbed, so the live one must be too to match.
+            body = self.scrubber.json(body)
+            text = self.scrubber.text(text) if text is not None else None
         return canonical_request_key(
             request.method,
             self.scrubber.url(request.uri),
-            self.scrubber.json(body),
-            self.scrubber.text(text) if text is not None else None,
+            body,
+            text,
             self.options.ignored_body_fields,
         )
 
@@ -282,12 +296,47 @@ class CaseRecorder:
         )
 
 
-class _RecorderCassette(vcr.cassette.Cassette):  # type: ignore[misc]
-    """The cassette vcrpy's patched HTTP clients talk to; it defers to a CaseRecorder."""
+class HttpInterception:
+    """vcrpy's patches of the HTTP libraries, routed to the recorder of the running test.
 
-    def __init__(self, path: str, recorder: CaseRecorder) -> None:
+    Patching every library costs more than replaying a small recorded run, so the
+    patches stay in place across consecutive tests and only the recorder changes.
+    """
+
+    def __init__(self) -> None:
+        self.recorder: CaseRecorder | None = None
+        self._patches: contextlib.ExitStack | None = None
+
+    @property
+    def patched(self) -> bool:
+        return self._patches is not None
+
+    def attach(self, recorder: CaseRecorder) -> None:
+        if self._patches is None:
+            with contextlib.ExitStack() as patches:
+                patches.enter_context(_RecorderCassette.use(path="<promptflow>", interception=self))
+                self._patches = patches.pop_all()
+        self.recorder = recorder
+
+    def detach(self, recorder: CaseRecorder) -> None:
+        if self.recorder is recorder:
+            self.recorder = None
+
+    def close(self) -> None:
+        """Remove the patches; HTTP goes straight to the network again."""
+        self.recorder = None
+        if self._patches is not None:
+            self._patches.close()
+            self._patches = None
+
+
+class _RecorderCassette(vcr.cassette.Cassette):  # type: ignore[misc]
+    """The cassette vcrpy's patched HTTP clients talk to; it defers to the attached recorder.
+    With none attached, requests pass through to the network unrecorded."""
+
+    def __init__(self, path: str, interception: HttpInterception) -> None:
         super().__init__(path)
-        self._recorder = recorder
+        self._interception = interception
 
     def _load(self) -> None:
         """The recorder reads the file itself."""
@@ -300,13 +349,18 @@ class _RecorderCassette(vcr.cassette.Cassette):  # type: ignore[misc]
         return False
 
     def can_play_response_for(self, request: VcrRequest) -> bool:
-        return self._recorder.can_play(request)
+        recorder = self._interception.recorder
+        return recorder is not None and recorder.can_play(request)
 
     def play_response(self, request: VcrRequest) -> VcrResponse:
-        return self._recorder.play(request)
+        recorder = self._interception.recorder
+        assert recorder is not None, "vcrpy plays only what can_play_response_for offered"
+        return recorder.play(request)
 
     def append(self, request: VcrRequest, response: VcrResponse) -> None:
-        self._recorder.record(request, response)
+        recorder = self._interception.recorder
+        if recorder is not None:
+            recorder.record(request, response)
 
 
 def _body_bytes(request: VcrRequest) -> bytes | None:

@@ -74,6 +74,9 @@ class Scrubber:
         if len(value) >= MIN_KNOWN_SECRET_LENGTH:
             self._known.add(value)
 
+    def finds_secret(self, text: str) -> bool:
+        return any(secret in text for secret in self._known) or bool(self._pattern.search(text))
+
     def text(self, value: str) -> str:
         for secret in self._known:
             if secret in value:
@@ -100,9 +103,9 @@ class Scrubber:
 
     def check(self, text: str, where: str) -> None:
         """Raise SecretLeakError if ``text`` still holds anything that looks like a secret."""
-        leaked = next((s for s in self._known if s in text), None)
-        match = self._pattern.search(text)
-        if leaked is not None or match is not None:
+        if self.finds_secret(text):
+            leaked = next((s for s in self._known if s in text), None)
+            match = self._pattern.search(text)
             sample = (leaked or (match.group(0) if match else ""))[:6]
             raise SecretLeakError(
                 f"{where} was not written: it still holds a value that looks like a secret "
