@@ -219,6 +219,14 @@ def chain_run(request: pytest.FixtureRequest) -> Run:
     return recorder.run
 
 
+def record_mode(config: pytest.Config) -> str:
+    """The session's record mode, ``"none"`` (replay only), ``"new"`` or ``"all"``; for
+    conftest code that starts a local model server only when recording."""
+    return resolve_record_mode(
+        config.getoption(RECORD_OPTION), config.getini(INI_RECORD), os.environ
+    ).value
+
+
 @pytest.fixture(scope="session")
 def promptflow_record_mode(pytestconfig: pytest.Config) -> str:
     """The record mode of this session: ``"none"`` (replay only), ``"new"`` or ``"all"``."""

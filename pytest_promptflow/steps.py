@@ -90,7 +90,7 @@ class _BoundCheck:
 
     def describe(self) -> str:
         doc = inspect.getdoc(self.function)
-        return doc.splitlines()[0] if doc else self.name
+        return doc.splitlines()[0].rstrip(".") if doc else self.name
 
 
 class _Boundary:
@@ -172,6 +172,9 @@ class Step(Generic[P, R]):
         started = time.perf_counter()
         try:
             result = self.function(*arguments.args, **arguments.kwargs)
+        except pydantic.ValidationError as error:
+            # The step could not build its output, most often from the model's reply.
+            self._break_contract(call, "output", _readable(error, OUTPUT_PARAMETER))
         except BaseException as error:
             self._fail(call, error)
             raise
@@ -185,6 +188,9 @@ class Step(Generic[P, R]):
         try:
             awaitable = cast(Callable[..., Awaitable[object]], self.function)
             result = await awaitable(*arguments.args, **arguments.kwargs)
+        except pydantic.ValidationError as error:
+            # The step could not build its output, most often from the model's reply.
+            self._break_contract(call, "output", _readable(error, OUTPUT_PARAMETER))
         except BaseException as error:
             self._fail(call, error)
             raise

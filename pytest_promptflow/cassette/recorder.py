@@ -130,7 +130,9 @@ class CaseRecorder:
         if mode is RecordMode.NEW and self.recorded:
             # Adding never loses anything, so a failed test keeps what it recorded.
             return [*self._interactions, *self.recorded]
-        if mode is RecordMode.ALL and (not test_failed or self.loaded is None):
+        if mode is RecordMode.ALL and self.loaded is None:
+            return self.recorded or None
+        if mode is RecordMode.ALL and not test_failed:
             return self.recorded
         return None
 

@@ -1,0 +1,98 @@
+"""The fake model must be deterministic: recordings made against it never change by themselves."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Response
+
+from triage import PRODUCTS, Ticket, fake_llm
+from triage.chain import EXTRACT, MODEL, _messages
+
+TICKET = Ticket(
+    customer_name="Maria Lopez",
+    customer_email="maria.lopez@brightpath.io",
+    product="Acme Ledger",
+    channel="web",
+    subject="Charged twice for my March subscription",
+    body="I was charged twice for our Acme Ledger subscription this month. Please refund one.",
+)
+
+
+def extract_request(**overrides: Any) -> dict[str, Any]:
+    return {
+        "model": MODEL,
+        "messages": _messages("extract", EXTRACT.render(ticket=TICKET, products=PRODUCTS)),
+        "temperature": 0,
+        "response_format": {"type": "json_object"},
+        **overrides,
+    }
+
+
+def post(body: dict[str, Any], *, api_key: str | None = "sk-test") -> Response:
+    headers = [("Authorization", f"Bearer {api_key}")] if api_key else []
+    builder = EnvironBuilder(
+        method="POST", path=fake_llm.CHAT_COMPLETIONS_PATH, json=body, headers=headers
+    )
+    return fake_llm.handle_chat_completion(builder.get_request())
+
+
+def streamed_events(response: Response) -> list[str]:
+    text = response.get_data(as_text=True)
+    return [block.removeprefix("data: ") for block in text.split("\n\n") if block]
+
+
+def test_the_same_request_gets_the_same_bytes() -> None:
+    first, second = post(extract_request()), post(extract_request())
+
+    assert first.status_code == 200
+    assert first.get_data() == second.get_data()
+    assert first.headers["x-request-id"] == second.headers["x-request-id"]
+
+
+def test_key_order_does_not_change_the_answer() -> None:
+    body = extract_request()
+    reordered = dict(reversed(list(body.items())))
+
+    assert post(body).get_data() == post(reordered).get_data()
+
+
+def test_a_streamed_reply_joins_to_the_plain_reply() -> None:
+    plain = json.loads(post(extract_request()).get_data())
+    streamed = post(extract_request(stream=True, stream_options={"include_usage": True}))
+
+    events = streamed_events(streamed)
+    assert streamed.mimetype == "text/event-stream"
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(event) for event in events[:-1]]
+    content = "".join(
+        chunk["choices"][0]["delta"].get("content", "") for chunk in chunks if chunk["choices"]
+    )
+    assert content == plain["choices"][0]["message"]["content"]
+    assert len(chunks) > 3, "the reply arrives in several deltas"
+    assert chunks[-1]["usage"]["total_tokens"] > 0
+
+
+@pytest.mark.parametrize(
+    ("body", "api_key", "status"),
+    [
+        pytest.param(extract_request(), None, 401, id="no-api-key"),
+        pytest.param({"model": MODEL, "messages": []}, "sk-test", 400, id="no-messages"),
+        pytest.param(
+            {"model": MODEL, "messages": [{"role": "user", "content": "Hello"}]},
+            "sk-test",
+            400,
+            id="not-a-triage-step",
+        ),
+    ],
+)
+def test_requests_it_cannot_answer_get_an_api_error(
+    body: dict[str, Any], api_key: str | None, status: int
+) -> None:
+    response = post(body, api_key=api_key)
+
+    assert response.status_code == status
+    assert json.loads(response.get_data())["error"]["type"] == "invalid_request_error"
