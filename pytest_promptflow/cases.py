@@ -93,7 +93,9 @@ def _validate(
 
 def _jsonl_records(path: Path, text: str) -> list[tuple[int, Any]]:
     records = []
-    for number, raw in enumerate(text.splitlines(), start=1):
+    # Only "\n" ends a line: JSON strings may hold U+2028 and the like, which
+    # str.splitlines() would also split on.
+    for number, raw in enumerate(text.split("\n"), start=1):
         if not raw.strip():
             continue
         try:

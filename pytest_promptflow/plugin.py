@@ -101,12 +101,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if marker is None:
         return
     where = metafunc.definition.nodeid
+    problem: str | None = None
     try:
-        options = marker_options(CasesMarker, marker.args, marker.kwargs, where)
+        options = marker_options(CasesMarker, marker.args, marker.kwargs)
         folder = metafunc.config.rootpath / metafunc.config.getini(INI_CASES_DIR)
         cases = load_cases(folder / options.path, options.model)
     except PromptflowError as error:
-        pytest.fail(f"{where}: {error}", pytrace=False)
+        problem = str(error)
+    # Failing outside the except block keeps the report to the message alone.
+    if problem is not None:
+        pytest.fail(f"{where}: {problem}", pytrace=False)
     if CASE_FIXTURE not in metafunc.fixturenames:
         pytest.fail(
             f"{where}: @pytest.mark.{CASES_MARKER} needs the test to take the "
@@ -161,10 +165,13 @@ def _interception(config: pytest.Config) -> HttpInterception:
 def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
     if _is_promptflow_test(item):
         recorder = _recorder_for(item)
+        problem: str | None = None
         try:
             recorder.start(_interception(item.config))
         except PromptflowError as error:
-            pytest.fail(f"{item.nodeid}: {error}", pytrace=False)
+            problem = str(error)
+        if problem is not None:
+            pytest.fail(f"{item.nodeid}: {problem}", pytrace=False)
         item.stash[recorder_key] = recorder
     elif interception_key in item.config.stash:
         # Tests that do not use promptflow talk to the network unpatched.
@@ -196,10 +203,13 @@ def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
         if recorder is not None:
             del item.stash[recorder_key]
             item.config.stash[tally_key].add_calls(recorder.run.calls)
+            problem: str | None = None
             try:
                 recorder.stop(test_failed=item.stash.get(failed_key, False))
             except PromptflowError as error:
-                pytest.fail(f"{item.nodeid}: {error}", pytrace=False)
+                problem = str(error)
+            if problem is not None:
+                pytest.fail(f"{item.nodeid}: {problem}", pytrace=False)
 
 
 @pytest.fixture

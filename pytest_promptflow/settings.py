@@ -27,12 +27,11 @@ def marker_options(
     options: type[OptionsT],
     args: Sequence[Any],
     kwargs: Mapping[str, Any],
-    where: str,
 ) -> OptionsT:
-    """Build a marker's options; a typo or wrong type is an error naming the test."""
+    """Build a marker's options; a typo or a wrong type is a readable error."""
     names = list(options.model_fields)
     if len(args) > len(names):
-        raise PromptflowError(f"{where}: too many arguments to the marker: {args!r}")
+        raise PromptflowError(f"too many arguments to the marker: {args!r}")
     try:
         return options.model_validate({**dict(zip(names, args, strict=False)), **kwargs})
     except pydantic.ValidationError as error:
@@ -40,7 +39,7 @@ def marker_options(
             f"{'.'.join(str(p) for p in detail['loc'])}: {detail['msg']}"
             for detail in error.errors(include_url=False)
         )
-        raise PromptflowError(f"{where}: bad marker arguments: {problems}") from None
+        raise PromptflowError(f"bad marker arguments: {problems}") from None
 
 
 CI_VARIABLE = "CI"

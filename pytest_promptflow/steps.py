@@ -56,7 +56,7 @@ def current_step() -> StepContext | None:
 
 def _json_adapter(annotation: Any) -> pydantic.TypeAdapter[Any] | None:
     """A validator for ``annotation`` when it is data (has a JSON form), else None."""
-    if annotation is inspect.Parameter.empty or annotation is Any:
+    if annotation is inspect.Parameter.empty or annotation is Any or annotation is object:
         return None
     try:
         adapter: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(annotation)
@@ -106,8 +106,15 @@ class _Boundary:
                 f"{function.__qualname__}: {error}"
             ) from error
         self.inputs: dict[str, pydantic.TypeAdapter[Any]] = {}
-        for name in self.signature.parameters:
-            adapter = _json_adapter(hints.get(name, inspect.Parameter.empty))
+        for name, parameter in self.signature.parameters.items():
+            annotation = hints.get(name, inspect.Parameter.empty)
+            if annotation is not inspect.Parameter.empty:
+                # ``*parts: str`` annotates each item; the step receives them all at once.
+                if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
+                    annotation = tuple[annotation, ...]  # type: ignore[valid-type]
+                elif parameter.kind is inspect.Parameter.VAR_KEYWORD:
+                    annotation = dict[str, annotation]  # type: ignore[valid-type]
+            adapter = _json_adapter(annotation)
             if adapter is not None:
                 self.inputs[name] = adapter
         self.output = _json_adapter(hints.get("return", inspect.Parameter.empty))
