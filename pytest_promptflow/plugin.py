@@ -5,40 +5,58 @@ from __future__ import annotations
 import os
 import shlex
 from collections.abc import Generator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_promptflow.cases import Case, load_cases
-from pytest_promptflow.cassette.format import recorded_run_path
+from pytest_promptflow.cassette.format import recorded_run_path, stale_recorded_runs
 from pytest_promptflow.cassette.modes import IGNORED_BODY_FIELDS, RecordingOptions, RecordMode
+from pytest_promptflow.drift.classify import CaseDrift, judge_case
+from pytest_promptflow.drift.policy import DEFAULT_SIMILARITY, PolicyDefaults
 from pytest_promptflow.errors import PromptflowError
+from pytest_promptflow.report.render import check_report_path, drift_message, write_report
 from pytest_promptflow.report.summary import SessionTally
-from pytest_promptflow.settings import CasesMarker, marker_options, resolve_record_mode
-from pytest_promptflow.trace import Run
+from pytest_promptflow.settings import (
+    CasesMarker,
+    given_on_command_line,
+    marker_options,
+    policy_defaults,
+    resolve_accept,
+    resolve_record_mode,
+    without_options,
+)
 
 if TYPE_CHECKING:
     from _pytest.terminal import TerminalReporter
 
     from pytest_promptflow.cassette.recorder import CaseRecorder, HttpInterception
+    from pytest_promptflow.trace import Run
 
 CASES_MARKER = "promptflow_cases"
 TEST_MARKER = "promptflow"
 CASE_FIXTURE = "chain_case"
 RUN_FIXTURE = "chain_run"
 RECORD_OPTION = "--promptflow-record"
+ACCEPT_OPTION = "--promptflow-accept"
+REPORT_OPTION = "--promptflow-report"
 INI_RECORD = "promptflow_record"
 INI_CASES_DIR = "promptflow_cases_dir"
 INI_CASSETTE_DIR = "promptflow_cassette_dir"
 INI_IGNORED_FIELDS = "promptflow_ignore_body_fields"
 INI_SECRET_PATTERNS = "promptflow_secret_patterns"
+INI_SIMILARITY = "promptflow_similarity"
+INI_STRUCTURE = "promptflow_structure_changes"
 WORKER_OUTPUT_KEY = "promptflow_tally"
 
 tally_key = pytest.StashKey[SessionTally]()
 options_key = pytest.StashKey[RecordingOptions]()
+policy_key = pytest.StashKey[PolicyDefaults]()
 recorder_key = pytest.StashKey["CaseRecorder"]()
-failed_key = pytest.StashKey[bool]()
+passed_key = pytest.StashKey[bool]()
 interception_key = pytest.StashKey["HttpInterception"]()
+expected_runs_key = pytest.StashKey[dict[Path, set[Path]]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -49,6 +67,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="none: replay only (default); new: record what has no recording; "
         "all: re-record every request the selected tests make.",
+    )
+    group.addoption(
+        ACCEPT_OPTION,
+        action="store_true",
+        default=False,
+        help="Accept the current step outputs as golden; drop recordings no longer used.",
+    )
+    group.addoption(
+        REPORT_OPTION,
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="Write the drift and contract report to PATH (.md or .json).",
     )
     parser.addini(INI_RECORD, "Record mode when the command line gives none.", default="none")
     parser.addini(
@@ -71,6 +102,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type="linelist",
         default=[],
     )
+    parser.addini(
+        INI_SIMILARITY,
+        "Text similarity (0 to 1) below which a string field without a rule drifts.",
+        default=str(DEFAULT_SIMILARITY),
+    )
+    parser.addini(
+        INI_STRUCTURE,
+        "fail (default) or tolerate: whether a field that appears or disappears is drift.",
+        default="fail",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -82,18 +123,35 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", f"{TEST_MARKER}: record and replay this test's LLM calls even without cases."
     )
+    arguments = config.invocation_params.args
     try:
         mode = resolve_record_mode(
-            config.getoption(RECORD_OPTION), config.getini(INI_RECORD), os.environ
+            config.getoption(RECORD_OPTION),
+            given_on_command_line(arguments, RECORD_OPTION),
+            config.getini(INI_RECORD),
+            os.environ,
+        )
+        accept = resolve_accept(
+            config.getoption(ACCEPT_OPTION),
+            given_on_command_line(arguments, ACCEPT_OPTION),
+            os.environ,
+        )
+        report = config.getoption(REPORT_OPTION)
+        if report is not None:
+            check_report_path(report)
+        config.stash[policy_key] = policy_defaults(
+            config.getini(INI_SIMILARITY), config.getini(INI_STRUCTURE)
         )
     except PromptflowError as error:
         raise pytest.UsageError(str(error)) from None
     config.stash[options_key] = RecordingOptions(
         mode=mode,
+        accept=accept,
         ignored_body_fields=tuple(config.getini(INI_IGNORED_FIELDS)),
         secret_patterns=tuple(config.getini(INI_SECRET_PATTERNS)),
     )
     config.stash[tally_key] = SessionTally()
+    config.stash[expected_runs_key] = {}
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -130,27 +188,39 @@ def _is_promptflow_test(item: pytest.Item) -> bool:
     )
 
 
-def _recorder_for(item: pytest.Item) -> CaseRecorder:
-    from pytest_promptflow.cassette.recorder import CaseRecorder
-
+def _recorded_run_path(item: pytest.Item) -> Path:
     config = item.config
     callspec = getattr(item, "callspec", None)
-    case = callspec.params.get(CASE_FIXTURE) if callspec is not None else None
     cls = getattr(item, "cls", None)
     test_name = getattr(item, "originalname", item.name)
-    path = recorded_run_path(
+    return recorded_run_path(
         config.rootpath / config.getini(INI_CASSETTE_DIR),
         item.path.relative_to(config.rootpath),
         f"{cls.__name__}.{test_name}" if cls is not None else test_name,
         callspec.id if callspec is not None else None,
     )
+
+
+def _recorder_for(item: pytest.Item) -> CaseRecorder:
+    from pytest_promptflow.cassette.recorder import CaseRecorder
+
+    callspec = getattr(item, "callspec", None)
+    case = callspec.params.get(CASE_FIXTURE) if callspec is not None else None
     return CaseRecorder(
-        path,
+        _recorded_run_path(item),
         test_id=item.nodeid,
         case_id=case.id if isinstance(case, Case) else None,
-        options=config.stash[options_key],
+        options=item.config.stash[options_key],
         record_command=f"pytest {shlex.quote(item.nodeid)} {RECORD_OPTION}={RecordMode.NEW.value}",
     )
+
+
+def _accept_command(config: pytest.Config, *selection: str) -> str:
+    """This session's command, with ``--promptflow-accept`` instead of our other options."""
+    arguments = list(selection) or without_options(
+        config.invocation_params.args, (RECORD_OPTION, REPORT_OPTION), (ACCEPT_OPTION,)
+    )
+    return shlex.join(["pytest", *arguments, ACCEPT_OPTION])
 
 
 def _interception(config: pytest.Config) -> HttpInterception:
@@ -159,6 +229,19 @@ def _interception(config: pytest.Config) -> HttpInterception:
     if interception_key not in config.stash:
         config.stash[interception_key] = HttpInterception()
     return config.stash[interception_key]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Before -k and -m deselect anything: every recorded run a collected module still has.
+    expected = config.stash[expected_runs_key]
+    for item in items:
+        if _is_promptflow_test(item):
+            path = _recorded_run_path(item)
+            module_folder = (
+                path.parent if getattr(item, "callspec", None) is None else path.parent.parent
+            )
+            expected.setdefault(module_folder, set()).add(path)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -185,13 +268,35 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     recorder = item.stash.get(recorder_key, None)
-    if recorder is not None and report.when == "call" and recorder.misses:
-        # The SDK may have wrapped or swallowed the miss; what matters is what was missing.
-        report.outcome = "failed"
-        report.longrepr = "\n\n".join(recorder.misses)
-    if report.failed:
-        item.stash[failed_key] = True
+    if recorder is not None and report.when == "call":
+        if recorder.misses:
+            # The SDK may have wrapped or swallowed the miss; what matters is what was missing.
+            report.outcome = "failed"
+            report.longrepr = "\n\n".join(recorder.misses)
+        else:
+            _gate(
+                item,
+                report,
+                judge_case(recorder.loaded, recorder.run, item.config.stash[policy_key]),
+            )
+    if report.when == "call":
+        item.stash[passed_key] = report.passed
     return report
+
+
+def _gate(item: pytest.Item, report: pytest.TestReport, verdict: CaseDrift | None) -> None:
+    """Fail a test whose outputs drifted beyond the policy, unless accepting."""
+    if verdict is None:
+        return
+    item.config.stash[tally_key].add_case(verdict)
+    if not verdict.drifted or item.config.stash[options_key].accept:
+        return
+    message = drift_message(verdict, _accept_command(item.config, item.nodeid))
+    if report.passed:
+        report.outcome = "failed"
+        report.longrepr = message
+    else:
+        report.sections.append(("promptflow drift", message))
 
 
 @pytest.hookimpl(wrapper=True)
@@ -205,7 +310,7 @@ def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
             item.config.stash[tally_key].add_calls(recorder.run.calls)
             problem: str | None = None
             try:
-                recorder.stop(test_failed=item.stash.get(failed_key, False))
+                recorder.stop(passed=item.stash.get(passed_key, False))
             except PromptflowError as error:
                 problem = str(error)
             if problem is not None:
@@ -232,9 +337,13 @@ def chain_run(request: pytest.FixtureRequest) -> Run:
 def record_mode(config: pytest.Config) -> str:
     """The session's record mode, ``"none"`` (replay only), ``"new"`` or ``"all"``; for
     conftest code that starts a local model server only when recording."""
-    return resolve_record_mode(
-        config.getoption(RECORD_OPTION), config.getini(INI_RECORD), os.environ
-    ).value
+    mode = resolve_record_mode(
+        config.getoption(RECORD_OPTION),
+        given_on_command_line(config.invocation_params.args, RECORD_OPTION),
+        config.getini(INI_RECORD),
+        os.environ,
+    )
+    return mode.value
 
 
 @pytest.fixture(scope="session")
@@ -244,11 +353,20 @@ def promptflow_record_mode(pytestconfig: pytest.Config) -> str:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    if interception_key in session.config.stash:
-        session.config.stash[interception_key].close()
-    worker_output: dict[str, Any] | None = getattr(session.config, "workeroutput", None)
+    config = session.config
+    if interception_key in config.stash:
+        config.stash[interception_key].close()
+    if config.stash[options_key].accept and not any("::" in arg for arg in config.args):
+        # Only whole modules were collected, so a file no test of theirs owns is stale.
+        for stale in stale_recorded_runs(config.stash[expected_runs_key]):
+            stale.unlink(missing_ok=True)
+    worker_output: dict[str, Any] | None = getattr(config, "workeroutput", None)
     if worker_output is not None:
-        worker_output[WORKER_OUTPUT_KEY] = session.config.stash[tally_key].to_json()
+        worker_output[WORKER_OUTPUT_KEY] = config.stash[tally_key].to_json()
+        return
+    report = config.getoption(REPORT_OPTION)
+    if report is not None:
+        write_report(report, config.stash[tally_key], _accept_command(config))
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -259,7 +377,7 @@ def pytest_testnodedown(node: Any, error: object) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: TerminalReporter, config: pytest.Config) -> None:
-    lines = config.stash[tally_key].summary_lines()
+    lines = config.stash[tally_key].summary_lines(_accept_command(config))
     if lines:
         terminalreporter.section("promptflow")
         for line in lines:

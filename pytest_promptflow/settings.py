@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import pydantic
 
 from pytest_promptflow.cassette.modes import RecordMode
+from pytest_promptflow.drift.policy import PolicyDefaults
 from pytest_promptflow.errors import PromptflowError
 
 OptionsT = TypeVar("OptionsT", bound=pydantic.BaseModel)
@@ -50,23 +51,74 @@ def running_in_ci(environ: Mapping[str, str]) -> bool:
 
 
 def resolve_record_mode(
-    command_line: str | None, ini_value: str, environ: Mapping[str, str]
+    option: str | None, explicit: bool, ini_value: str, environ: Mapping[str, str]
 ) -> RecordMode:
-    """The record mode: the command line wins; from ini, recording is refused in CI."""
-    if command_line is not None:
-        return RecordMode(command_line)
+    """The record mode, from the option or else the ini key.
+
+    In CI, recording is refused unless the option was typed on the command line itself:
+    a mode from the ini file or from addopts is a setting someone forgot to revert.
+    """
+    value = option if option is not None else ini_value.strip()
     try:
-        mode = RecordMode(ini_value.strip())
+        mode = RecordMode(value)
     except ValueError:
         choices = ", ".join(m.value for m in RecordMode)
         raise PromptflowError(
-            f"promptflow_record = {ini_value!r} is not a record mode; use one of {choices}"
+            f"promptflow_record = {value!r} is not a record mode; use one of {choices}"
         ) from None
-    if mode is not RecordMode.NONE and running_in_ci(environ):
+    if mode is not RecordMode.NONE and not explicit and running_in_ci(environ):
+        origin = "addopts" if option is not None else "the ini file (promptflow_record)"
         raise PromptflowError(
-            f"promptflow_record = {mode.value} comes from the ini file, but the {CI_VARIABLE} "
-            f"environment variable is set ({CI_VARIABLE}={environ[CI_VARIABLE]}), so recording "
-            f"is refused; pass --promptflow-record={mode.value} on the command line to record "
-            f"in CI anyway"
+            f"record mode {mode.value!r} comes from {origin}, but the {CI_VARIABLE} environment "
+            f"variable is set ({CI_VARIABLE}={environ[CI_VARIABLE]}), so recording is refused; "
+            f"pass --promptflow-record={mode.value} on the command line to record in CI anyway"
         )
     return mode
+
+
+def resolve_accept(option: bool, explicit: bool, environ: Mapping[str, str]) -> bool:
+    """Whether to accept; in CI only when typed on the command line itself."""
+    if option and not explicit and running_in_ci(environ):
+        raise PromptflowError(
+            f"--promptflow-accept comes from addopts, but the {CI_VARIABLE} environment "
+            f"variable is set ({CI_VARIABLE}={environ[CI_VARIABLE]}), so accepting is refused; "
+            "pass --promptflow-accept on the command line to accept in CI anyway"
+        )
+    return option
+
+
+def given_on_command_line(arguments: Sequence[str], option: str) -> bool:
+    return any(arg == option or arg.startswith(option + "=") for arg in arguments)
+
+
+def policy_defaults(similarity: str, structure_changes: str) -> PolicyDefaults:
+    """The project's drift defaults from the ini keys, checked."""
+    try:
+        threshold = float(similarity)
+    except ValueError:
+        threshold = -1.0
+    if not 0.0 <= threshold <= 1.0:
+        raise PromptflowError(
+            f"promptflow_similarity = {similarity!r} must be a number from 0 to 1"
+        )
+    if structure_changes not in ("fail", "tolerate"):
+        raise PromptflowError(
+            f"promptflow_structure_changes = {structure_changes!r} must be fail or tolerate"
+        )
+    return PolicyDefaults(similarity=threshold, structure_changes_fail=structure_changes == "fail")
+
+
+def without_options(
+    arguments: Sequence[str], options: Sequence[str], flags: Sequence[str] = ()
+) -> list[str]:
+    """``arguments`` less ``options`` (as ``--opt=value`` or ``--opt value``) and ``flags``."""
+    kept: list[str] = []
+    skip_value = False
+    for argument in arguments:
+        if skip_value:
+            skip_value = False
+        elif argument in options:
+            skip_value = True
+        elif argument not in flags and not any(argument.startswith(o + "=") for o in options):
+            kept.append(argument)
+    return kept

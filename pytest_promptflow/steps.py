@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import hashlib
 import inspect
+import json
 import time
 import typing
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -70,6 +72,11 @@ def _json_adapter(annotation: Any) -> pydantic.TypeAdapter[Any] | None:
     return adapter
 
 
+def _fingerprint(schema: dict[str, Any]) -> str:
+    canonical = json.dumps(schema, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
+
+
 def _to_json(value: object) -> JsonValue:
     return pydantic_core.to_jsonable_python(value, fallback=repr)
 
@@ -117,7 +124,11 @@ class _Boundary:
             adapter = _json_adapter(annotation)
             if adapter is not None:
                 self.inputs[name] = adapter
-        self.output = _json_adapter(hints.get("return", inspect.Parameter.empty))
+        self.output_annotation = hints.get("return", Any)
+        self.output = _json_adapter(self.output_annotation)
+        self.output_schema = (
+            _fingerprint(self.output.json_schema()) if self.output is not None else None
+        )
 
 
 class Step(Generic[P, R]):
@@ -230,7 +241,11 @@ class Step(Generic[P, R]):
                 parent.call_index if parent is not None else None,
                 {name: _to_json(arguments.arguments[name]) for name in boundary.inputs},
                 dict(self.prompt_versions),
+                boundary.output_schema,
             )
+            if self.name not in run.output_types:
+                run.output_types[self.name] = boundary.output_annotation
+                run.prompt_sources.update({p.version: p.source for p in self.prompts})
         if problems:
             self._break_contract(call, "input", problems)
         context = StepContext(self.name, self.prompt_versions, call.index if call else None, parent)

@@ -25,6 +25,10 @@ class StepCall:
     duration_s: float = 0.0
     error: str | None = None
     contract_broken: bool = False
+    schema: str | None = None
+    """A fingerprint of the step's output schema."""
+    responses: list[str] = field(default_factory=list)
+    """Fingerprints of the HTTP responses the call consumed, in order."""
 
 
 @dataclass
@@ -34,6 +38,10 @@ class Run:
     case_id: str | None = None
     test_id: str | None = None
     calls: list[StepCall] = field(default_factory=list)
+    prompt_sources: dict[str, str] = field(default_factory=dict)
+    """The source of every prompt version used, by version."""
+    output_types: dict[str, Any] = field(default_factory=dict)
+    """The output annotation of every step called, by step name."""
 
     def begin_call(
         self,
@@ -41,8 +49,9 @@ class Run:
         parent: int | None,
         inputs: dict[str, JsonValue],
         prompts: dict[str, str],
+        schema: str | None = None,
     ) -> StepCall:
-        call = StepCall(len(self.calls), step, parent, inputs, prompts)
+        call = StepCall(len(self.calls), step, parent, inputs, prompts, schema=schema)
         self.calls.append(call)
         return call
 

@@ -188,7 +188,7 @@ def test_relative_path_is_resolved_against_the_loading_module(pytester: pytest.P
     # instead of the module's own prompt would render "decoy".
     pytester.mkdir("prompts")
     (pytester.path / "prompts" / "classify.j2").write_text("decoy\n", encoding="utf-8")
-    package = pytester.mkpydir("triage")
+    package = pytester.mkpydir("ticketing")
     (package / "prompts").mkdir()
     (package / "prompts" / "classify.j2").write_text("Classify: {{ problem }}\n")
     (package / "chain.py").write_text(
@@ -202,12 +202,12 @@ def test_relative_path_is_resolved_against_the_loading_module(pytester: pytest.P
 
         def test_loads_the_prompt_next_to_the_module(monkeypatch):
             monkeypatch.chdir("elsewhere")
-            from triage.chain import CLASSIFY
+            from ticketing.chain import CLASSIFY
 
             assert Path.cwd().name == "elsewhere"
             assert CLASSIFY.render(problem="login") == "Classify: login\\n"
             assert CLASSIFY.name == "classify"
-            assert CLASSIFY.path == Path(__file__).parent / "triage" / "prompts" / "classify.j2"
+            assert CLASSIFY.path == Path(__file__).parent / "ticketing" / "prompts" / "classify.j2"
         """
     )
     pytester.syspathinsert()

@@ -61,9 +61,9 @@ def assert_summary(result: pytest.RunResult) -> None:
     result.stdout.re_match_lines(
         [
             r"^=+ promptflow =+$",
-            r"^step +calls +contract broken$",
-            r"^classify +4 +1$",
-            r"^extract +4 +0$",
+            r"^step +calls +compared +tolerated +drift +contract broken$",
+            r"^classify +4 +0 +0 +0 +1$",
+            r"^extract +4 +0 +0 +0 +0$",
         ]
     )
 
@@ -125,7 +125,7 @@ def test_summary_adds_up_calls_across_tests(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=3)
     # An ordinary exception is a call, not a broken contract; calls made in a test
     # that is not recorded are not counted.
-    result.stdout.re_match_lines([r"^double +3 +0$", r"^halve +1 +0$"])
+    result.stdout.re_match_lines([r"^double +3 +0 +0 +0 +0$", r"^halve +1 +0 +0 +0 +0$"])
 
 
 def test_no_section_when_no_step_ran(pytester: pytest.Pytester) -> None:

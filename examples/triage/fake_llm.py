@@ -309,7 +309,8 @@ def _classify(prompt: str) -> JsonObject:
     level = _BASE_LEVEL[category]
     if category in ("account", "bug") and _contains_any(text, _WIDESPREAD_WORDS):
         level += 1
-    if _field(prompt, "Customer sentiment") == "angry":
+    # The urgency scale of the prompt decides whether anger alone raises the level.
+    if _field(prompt, "Customer sentiment") == "angry" and "angry enough to leave" in prompt:
         level += 1
     level = max(1, min(level, 5))
     evidence = symptoms[0] if symptoms else _field(prompt, "Summary")

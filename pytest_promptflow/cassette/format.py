@@ -17,6 +17,7 @@ from typing import Any
 import pydantic
 
 from pytest_promptflow.errors import CassetteError
+from pytest_promptflow.trace import Run
 
 FORMAT_VERSION = 1
 
@@ -61,6 +62,20 @@ class Interaction(_Strict):
     response: RecordedResponse
 
 
+class GoldenStep(_Strict):
+    """The golden value of one step call: what crossed its boundary when accepted."""
+
+    step: str
+    parent: int | None = None
+    prompts: dict[str, str] = {}
+    schema_: str | None = pydantic.Field(default=None, alias="schema")
+    inputs: dict[str, Any] = {}
+    output: Any = None
+    responses: list[str] = []
+
+    model_config = pydantic.ConfigDict(extra="forbid", populate_by_name=True)
+
+
 class RecordedRun(_Strict):
     """Everything recorded for one test case."""
 
@@ -68,7 +83,30 @@ class RecordedRun(_Strict):
     test: str
     case: str | None = None
     interactions: list[Interaction] = []
-    steps: list[dict[str, Any]] = []
+    steps: list[GoldenStep] = []
+    prompt_sources: dict[str, str] = {}
+
+
+def response_fingerprint(response: RecordedResponse) -> str:
+    """Names a recorded answer, so that a golden step call knows which answers it got."""
+    document = response.model_dump(mode="json", exclude_none=True)
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
+
+
+def golden_steps(run: Run) -> list[GoldenStep]:
+    return [
+        GoldenStep(
+            step=call.step,
+            parent=call.parent,
+            prompts=call.prompts,
+            schema=call.schema,
+            inputs=call.inputs,
+            output=call.output,
+            responses=call.responses,
+        )
+        for call in run.calls
+    ]
 
 
 def read_recorded_run(path: Path) -> RecordedRun | None:
@@ -115,15 +153,17 @@ def sorted_json(value: Any) -> Any:
 
 def serialize_recorded_run(run: RecordedRun) -> str:
     """The file's text: fields in schema order, bodies with sorted keys (see sorted_json)."""
-    document = run.model_dump(mode="json", exclude_none=True)
+    document = run.model_dump(mode="json", exclude_none=True, by_alias=True)
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
 def write_atomically(path: Path, text: str) -> None:
     """Write the whole file or nothing: a temporary file beside it, then a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    descriptor, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
     try:
+        # mkstemp makes the file private; a recorded run is as readable as any other file.
+        os.chmod(temporary, 0o666 & ~_umask())
         with os.fdopen(descriptor, "w", encoding="utf-8", newline="\n") as stream:
             stream.write(text)
         os.replace(temporary, path)
@@ -132,11 +172,20 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
+MAX_NAME_LENGTH = 80
+
+
 def _safe(name: str) -> str:
-    safe = _SAFE_NAME.sub("_", name).strip("._") or "_"
+    safe = _SAFE_NAME.sub("_", name).strip("._")[:MAX_NAME_LENGTH] or "_"
     if safe != name:
         # Two ids that differ only in unsafe characters must not share a file.
         safe += "-" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:6]
@@ -151,3 +200,14 @@ def recorded_run_path(
     if parameter_id is None:
         return folder / f"{_safe(test_name)}.json"
     return folder / _safe(test_name) / f"{_safe(parameter_id)}.json"
+
+
+def stale_recorded_runs(expected: dict[Path, set[Path]]) -> list[Path]:
+    """Recorded runs under each folder that no collected test or case owns any more."""
+    stale = []
+    for folder, owned in expected.items():
+        if folder.is_dir():
+            # A test's file, or a parametrized test's folder of case files.
+            files = [*folder.glob("*.json"), *folder.glob("*/*.json")]
+            stale += [path for path in sorted(files) if path not in owned]
+    return stale

@@ -7,8 +7,10 @@ do not change the answer (``user``, ``metadata``...) are dropped.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+import re
 from collections import defaultdict, deque
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -17,15 +19,35 @@ from urllib.parse import parse_qsl, urlsplit
 from pytest_promptflow.cassette.modes import IGNORED_BODY_FIELDS
 
 
-def parse_body(raw: bytes | None) -> tuple[Any, str | None]:
-    """A body as (parsed JSON, None) when it is JSON, else (None, text); empty -> (None, None)."""
+def parse_body(raw: bytes | None) -> tuple[Any, str | None, str | None]:
+    """A body as (JSON value, text, base64): JSON when it parses, text when it is UTF-8,
+    base64 otherwise; all None when there is no body."""
     if not raw:
-        return None, None
-    text = raw.decode("utf-8")
+        return None, None, None
     try:
-        return json.loads(text), None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, None, base64.b64encode(raw).decode("ascii")
+    try:
+        return json.loads(text), None, None
     except ValueError:
-        return None, text
+        return None, text, None
+
+
+MULTIPART_BOUNDARY = re.compile(rb'boundary="?([^";,\s]+)"?')
+STABLE_BOUNDARY = b"promptflow-boundary"
+
+
+def without_random_boundary(raw: bytes | None, content_type: str) -> tuple[bytes | None, str]:
+    """Multipart bodies with a fixed boundary: clients draw a new one for every request."""
+    match = MULTIPART_BOUNDARY.search(content_type.encode("latin-1"))
+    if match is None or raw is None:
+        return raw, content_type
+    boundary = match.group(1)
+    return (
+        raw.replace(boundary, STABLE_BOUNDARY),
+        content_type.replace(boundary.decode("latin-1"), STABLE_BOUNDARY.decode()),
+    )
 
 
 def canonical_request_key(
@@ -34,6 +56,7 @@ def canonical_request_key(
     body: Any,
     body_text: str | None,
     ignored_fields: Sequence[str] = IGNORED_BODY_FIELDS,
+    body_base64: str | None = None,
 ) -> str:
     """A hash naming what the request asks, insensitive to key order and ignored fields."""
     parts = urlsplit(url)
@@ -43,7 +66,7 @@ def canonical_request_key(
     canonical_body = (
         json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         if body is not None
-        else body_text or ""
+        else body_text or body_base64 or ""
     )
     canonical = "\n".join(
         (method.upper(), parts.netloc.lower(), parts.path or "/", json.dumps(query), canonical_body)

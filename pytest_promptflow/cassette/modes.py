@@ -20,5 +20,7 @@ class RecordMode(str, Enum):
 @dataclass(frozen=True)
 class RecordingOptions:
     mode: RecordMode = RecordMode.NONE
+    accept: bool = False
+    """Take this run's step outputs as golden, and drop the recordings it did not use."""
     ignored_body_fields: tuple[str, ...] = IGNORED_BODY_FIELDS
     secret_patterns: tuple[str, ...] = ()

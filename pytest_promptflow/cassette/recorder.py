@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import difflib
 import json
 from collections.abc import Mapping
@@ -26,7 +27,9 @@ from pytest_promptflow.cassette.format import (
     RecordedRequest,
     RecordedResponse,
     RecordedRun,
+    golden_steps,
     read_recorded_run,
+    response_fingerprint,
     serialize_recorded_run,
     sorted_json,
     write_atomically,
@@ -35,6 +38,7 @@ from pytest_promptflow.cassette.matching import (
     RecordingIndex,
     canonical_request_key,
     parse_body,
+    without_random_boundary,
 )
 from pytest_promptflow.cassette.modes import RecordingOptions, RecordMode
 from pytest_promptflow.cassette.scrub import (
@@ -78,6 +82,7 @@ class CaseRecorder:
         self._interactions: list[Interaction] = []
         self._index = RecordingIndex(())
         self._pending: tuple[VcrRequest, str] | None = None
+        self._last_request: tuple[VcrRequest, RecordedRequest] | None = None
         self._active: contextlib.ExitStack | None = None
         self._interception: HttpInterception | None = None
         self._owns_interception = False
@@ -98,7 +103,7 @@ class CaseRecorder:
         self._active = contextlib.ExitStack()
         self._active.enter_context(recording_run(self.run))
 
-    def stop(self, *, test_failed: bool) -> Path | None:
+    def stop(self, *, passed: bool) -> Path | None:
         """Stop intercepting and write the file when this run may; returns the path written."""
         if self._active is not None:
             self._active.close()
@@ -108,15 +113,9 @@ class CaseRecorder:
             if self._owns_interception:
                 self._interception.close()
             self._interception = None
-        interactions = self._interactions_to_keep(test_failed)
-        if interactions is None:
+        run = self._updated_recorded_run(passed)
+        if run is None:
             return None
-        run = RecordedRun(
-            test=self.test_id,
-            case=self.case_id,
-            interactions=interactions,
-            steps=self.loaded.steps if self.loaded is not None else [],
-        )
         text = serialize_recorded_run(run)
         self.scrubber.check(text, f"cassette {self.path}")
         with contextlib.suppress(OSError):
@@ -125,14 +124,56 @@ class CaseRecorder:
         write_atomically(self.path, text)
         return self.path
 
-    def _interactions_to_keep(self, test_failed: bool) -> list[Interaction] | None:
+    def _updated_recorded_run(self, passed: bool) -> RecordedRun | None:
+        """What the file should now hold, or None when this run leaves it as it is.
+
+        Golden values are written when a case is first recorded and change only when
+        accepting, which also drops the recordings this run did not use.
+        """
+        interactions = self._interactions_to_keep(passed)
+        loaded = self.loaded
+        steps = loaded.steps if loaded is not None else []
+        sources = loaded.prompt_sources if loaded is not None else {}
+        accepting = self.options.accept and passed
+        first_record = not steps and self.options.mode is not RecordMode.NONE and passed
+        if accepting and self.options.mode is not RecordMode.ALL:
+            used = sorted(self._index.used)
+            interactions = [self._interactions[p] for p in used] + self.recorded
+        if (accepting or first_record) and self.run.calls:
+            steps = golden_steps(self.comparable_run())
+            sources = {
+                version: self.scrubber.text(source)
+                for version, source in sorted(self.run.prompt_sources.items())
+                if any(version in call.prompts.values() for call in self.run.calls)
+            }
+        elif interactions is None or (loaded is None and not interactions):
+            return None
+        return RecordedRun(
+            test=self.test_id,
+            case=self.case_id,
+            interactions=interactions if interactions is not None else self._interactions,
+            steps=steps,
+            prompt_sources=sources,
+        )
+
+    def comparable_run(self) -> Run:
+        """The run as its golden values would store it: with secrets redacted."""
+        calls = [
+            dataclasses.replace(
+                call, inputs=self.scrubber.json(call.inputs), output=self.scrubber.json(call.output)
+            )
+            for call in self.run.calls
+        ]
+        return dataclasses.replace(self.run, calls=calls)
+
+    def _interactions_to_keep(self, passed: bool) -> list[Interaction] | None:
         mode = self.options.mode
         if mode is RecordMode.NEW and self.recorded:
             # Adding never loses anything, so a failed test keeps what it recorded.
             return [*self._interactions, *self.recorded]
         if mode is RecordMode.ALL and self.loaded is None:
             return self.recorded or None
-        if mode is RecordMode.ALL and not test_failed:
+        if mode is RecordMode.ALL and passed:
             return self.recorded
         return None
 
@@ -156,35 +197,60 @@ class CaseRecorder:
         key = (
             pending[1] if pending is not None and pending[0] is request else self._live_key(request)
         )
-        return _vcr_response(self._interactions[self._index.take(key)].response)
+        response = self._interactions[self._index.take(key)].response
+        self._note_response(response)
+        return _vcr_response(response)
+
+    def _note_response(self, response: RecordedResponse) -> None:
+        """Tell the step call that made the request which answer it got."""
+        context = current_step()
+        if context is not None and context.call_index is not None:
+            calls = self.run.calls
+            if context.call_index < len(calls):
+                calls[context.call_index].responses.append(response_fingerprint(response))
 
     def record(self, request: VcrRequest, response: VcrResponse) -> None:
         context = current_step()
-        self.recorded.append(
-            Interaction(
-                step=context.step if context is not None else None,
-                prompts=dict(context.prompts) if context is not None else {},
-                request=self._recorded_request(request),
-                response=self._recorded_response(response),
-            )
+        interaction = Interaction(
+            step=context.step if context is not None else None,
+            prompts=dict(context.prompts) if context is not None else {},
+            request=self._recorded_request(request),
+            response=self._recorded_response(response),
         )
+        self.recorded.append(interaction)
+        self._note_response(interaction.response)
 
     # -- conversions -------------------------------------------------------------------
 
     def _recorded_request(self, request: VcrRequest) -> RecordedRequest:
+        """The request as it is stored, and matched: replay and recording share this."""
+        cached = self._last_request
+        if cached is not None and cached[0] is request:
+            return cached[1]
         headers = list(request.headers.items())
         self.scrubber.learn_secrets(headers, request.uri)
-        body, text = parse_body(_body_bytes(request))
         grouped: dict[str, list[str]] = {}
         for name, value in headers:
-            grouped.setdefault(name, []).append(value)
-        return RecordedRequest(
+            grouped.setdefault(name.lower(), []).append(value)
+        raw, content_type = without_random_boundary(
+            _body_bytes(request), ";".join(grouped.get("content-type", []))
+        )
+        if content_type:
+            grouped["content-type"] = [content_type]
+        body, text, encoded = parse_body(raw)
+        kept = kept_headers(grouped, KEPT_REQUEST_HEADERS)
+        recorded = RecordedRequest(
             method=request.method.upper(),
             url=self.scrubber.url(request.uri),
-            headers=kept_headers(grouped, KEPT_REQUEST_HEADERS),
+            headers={
+                name: [self.scrubber.text(v) for v in values] for name, values in kept.items()
+            },
             body=sorted_json(self.scrubber.json(body)),
             body_text=self.scrubber.text(text) if text is not None else None,
+            body_base64=encoded,
         )
+        self._last_request = (request, recorded)
+        return recorded
 
     def _recorded_response(self, response: VcrResponse) -> RecordedResponse:
         decoded = vcr.filters.decode_response(response)
@@ -204,7 +270,9 @@ class CaseRecorder:
                 for e in events
             ]
             return recorded
-        body, body_text = parse_body(raw) if "json" in content_type else (None, text or None)
+        body, body_text, _ = (
+            parse_body(raw) if "json" in content_type else (None, text or None, None)
+        )
         recorded.body = sorted_json(self.scrubber.json(body))
         recorded.body_text = self.scrubber.text(body_text) if body_text is not None else None
         return recorded
@@ -216,23 +284,11 @@ class CaseRecorder:
             request.body,
             request.body_text,
             self.options.ignored_body_fields,
+            request.body_base64,
         )
 
     def _live_key(self, request: VcrRequest) -> str:
-        self.scrubber.learn_secrets(request.headers.items(), request.uri)
-        raw = _body_bytes(request)
-        body, text = parse_body(raw)
-        if raw and self.scrubber.finds_secret(raw.decode("utf-8", "replace")):
-            # Recorded bodies were scrubbed, so the live one must be too to match.
-            body = self.scrubber.json(body)
-            text = self.scrubber.text(text) if text is not None else None
-        return canonical_request_key(
-            request.method,
-            self.scrubber.url(request.uri),
-            body,
-            text,
-            self.options.ignored_body_fields,
-        )
+        return self._key_of(self._recorded_request(request))
 
     # -- the message of a miss ---------------------------------------------------------
 
@@ -413,7 +469,10 @@ def _diff_lines(request: RecordedRequest) -> list[str]:
         else:
             lines.append(f"{path}: {json.dumps(value, ensure_ascii=False)}")
 
-    walk(request.body if request.body is not None else request.body_text, "")
+    if request.body is not None:
+        walk(request.body, "")
+    else:
+        walk(request.body_text or request.body_base64 or "", "(body)")
     return lines
 
 

@@ -28,6 +28,9 @@ def parse_events(text: str) -> list[SseEvent]:
                 event.data = json.loads(data)
             except ValueError:
                 event.text = data
+            if event.data is None:
+                # JSON null would be indistinguishable from no data at all.
+                event.text = data
         events.append(event)
     return events
 

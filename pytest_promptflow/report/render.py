@@ -1,0 +1,155 @@
+"""Drift in words: the failure message of a case, and the Markdown and JSON reports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pytest_promptflow.cassette.format import write_atomically
+from pytest_promptflow.drift.classify import CaseDrift, StepDrift
+from pytest_promptflow.drift.compare import FieldChange
+from pytest_promptflow.errors import PromptflowError
+from pytest_promptflow.report.summary import SessionTally
+
+REPORT_SCHEMA_VERSION = 1
+REPORT_SUFFIXES = (".md", ".json")
+MAX_VALUE_LENGTH = 120
+CONTEXT = 30
+"""Characters of a string shown before the first difference."""
+
+
+def check_report_path(path: Path) -> None:
+    if path.suffix not in REPORT_SUFFIXES:
+        raise PromptflowError(
+            f"--promptflow-report={path}: the suffix chooses the format; "
+            f"use one of {', '.join(REPORT_SUFFIXES)}"
+        )
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= MAX_VALUE_LENGTH else text[: MAX_VALUE_LENGTH - 1] + "…"
+
+
+def _pair(old: Any, new: Any) -> tuple[str, str]:
+    """Both values, shortened around where they first differ so that the change shows."""
+    if not (isinstance(old, str) and isinstance(new, str)):
+        return _short(old), _short(new)
+    start = 0
+    while start < min(len(old), len(new)) and old[start] == new[start]:
+        start += 1
+    start = max(0, start - CONTEXT)
+    prefix = "…" if start else ""
+
+    def window(text: str) -> str:
+        piece = json.dumps(text[start:], ensure_ascii=False)[1:-1]
+        if len(piece) > MAX_VALUE_LENGTH:
+            piece = piece[: MAX_VALUE_LENGTH - 1] + "…"
+        return f'"{prefix}{piece}"'
+
+    return window(old), window(new)
+
+
+def _change_line(change: FieldChange) -> str:
+    old, new = _pair(change.old, change.new)
+    if change.kind == "added":
+        what = f"added: {new}"
+    elif change.kind == "removed":
+        what = f"removed (was {old})"
+    else:
+        what = f"{old} -> {new}"
+    score = f", score {change.score:g}" if change.score is not None else ""
+    verdict = "tolerated" if change.tolerated else "DRIFT"
+    return f"{change.path}: {what}  [{change.rule}{score}; {verdict}]"
+
+
+def _step_heading(step: StepDrift) -> str:
+    occurrence = f" (call {step.occurrence + 1})" if step.occurrence else ""
+    return f"step {step.step}{occurrence} — {step.cause}: {step.detail}"
+
+
+def drift_message(case: CaseDrift, accept_command: str) -> str:
+    """The failure message of a case whose outputs drifted beyond the policy."""
+    where = f" in case {case.case}" if case.case else ""
+    lines = [f"drift from the golden run{where} ({case.test}):"]
+    for step in case.steps:
+        lines.append(f"  {_step_heading(step)}")
+        lines += [f"    {_change_line(change)}" for change in step.changes]
+    lines += [
+        "If the new outputs are right, accept them as golden:",
+        f"  {accept_command}",
+    ]
+    return "\n".join(lines)
+
+
+def markdown_report(tally: SessionTally, accept_command: str) -> str:
+    drifted = tally.drifted_cases
+    verdict = (
+        f"**{len(drifted)} case(s) drifted** beyond the policy."
+        if drifted
+        else "No drift beyond the policy."
+    )
+    lines = [
+        "## pytest-promptflow drift report",
+        "",
+        verdict,
+        "",
+        "| step | calls | compared | tolerated | drift | causes | contract broken |",
+        "|---|---:|---:|---:|---:|---|---:|",
+    ]
+    for name in sorted(tally.steps):
+        step = tally.steps[name]
+        causes = ", ".join(f"{count} {cause}" for cause, count in sorted(step.drift.items()))
+        lines.append(
+            f"| `{name}` | {step.calls} | {step.compared} | {step.tolerated} | "
+            f"{sum(step.drift.values())} | {causes or '—'} | {step.contract_broken} |"
+        )
+    by_step: dict[str, list[tuple[CaseDrift, StepDrift]]] = {}
+    for case in tally.cases:
+        for case_step in case.steps:
+            by_step.setdefault(case_step.step, []).append((case, case_step))
+    for name in sorted(by_step):
+        lines += ["", f"### `{name}`", ""]
+        prompt_diffs: dict[str, str] = {}
+        for case, step_drift in by_step[name]:
+            mark = "drift" if step_drift.drifted else "tolerated"
+            lines.append(
+                f"- **{case.case or case.test}** ({mark}) — {step_drift.cause}: {step_drift.detail}"
+            )
+            lines += [f"  - `{c.path}`: {_markdown_change(c)}" for c in step_drift.changes]
+            prompt_diffs.update(step_drift.prompt_diffs)
+        for prompt, diff in sorted(prompt_diffs.items()):
+            if diff:
+                lines += ["", f"<details><summary>prompt <code>{prompt}</code> diff</summary>", ""]
+                lines += ["```diff", diff, "```", "", "</details>"]
+    if drifted:
+        lines += ["", "Accept the new outputs as golden, once reviewed:", "", "```bash"]
+        lines += [accept_command, "```"]
+    return "\n".join(lines) + "\n"
+
+
+def _markdown_change(change: FieldChange) -> str:
+    old, new = _pair(change.old, change.new)
+    score = f", score {change.score:g}" if change.score is not None else ""
+    verdict = "tolerated" if change.tolerated else "**drift**"
+    if change.kind == "added":
+        return f"added `{new}` ({change.rule}{score}; {verdict})"
+    if change.kind == "removed":
+        return f"removed, was `{old}` ({change.rule}{score}; {verdict})"
+    return f"`{old}` → `{new}` ({change.rule}{score}; {verdict})"
+
+
+def json_report(tally: SessionTally) -> str:
+    document = {
+        "schema": REPORT_SCHEMA_VERSION,
+        "drifted_cases": len(tally.drifted_cases),
+        **tally.to_json(),
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+def write_report(path: Path, tally: SessionTally, accept_command: str) -> None:
+    check_report_path(path)
+    text = markdown_report(tally, accept_command) if path.suffix == ".md" else json_report(tally)
+    write_atomically(path, text)

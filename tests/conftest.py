@@ -1,0 +1,32 @@
+"""Shared setup of the plugin's own tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+# An in-process pytester run forgets the modules first imported during it, and the
+# hypothesis plugin imports hypothesis lazily at the end of every session: without
+# these imports each generated project would pay about a second to import them again.
+import anthropic  # noqa: F401
+import httpx  # noqa: F401
+import hypothesis  # noqa: F401
+import openai  # noqa: F401
+import pytest
+import requests  # noqa: F401
+from llm_fakes import FakeLLM, Project
+
+
+@pytest.fixture
+def llm() -> Iterator[FakeLLM]:
+    server = FakeLLM()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester, llm: FakeLLM, monkeypatch: pytest.MonkeyPatch) -> Project:
+    # A CI variable from the environment running these tests must not change their runs.
+    monkeypatch.delenv("CI", raising=False)
+    return Project(pytester, llm)
