@@ -314,13 +314,11 @@ def _classify(prompt: str) -> JsonObject:
         level += 1
     level = max(1, min(level, 5))
     evidence = symptoms[0] if symptoms else _field(prompt, "Summary")
-    return {
-        "level": level,
-        "category": category,
-        "reason": _clip(
-            f'{product} has {_CATEGORY_PHRASE[category]}: the customer reports "{evidence}"', 400
-        ),
-    }
+    reason = f"{product} has {_CATEGORY_PHRASE[category]}."
+    # Asked for the symptom that decided the level, the model quotes it.
+    if "the symptom that decided the level" in prompt:
+        reason = f'{product} has {_CATEGORY_PHRASE[category]}: the customer reports "{evidence}"'
+    return {"level": level, "category": category, "reason": _clip(reason, 400)}
 
 
 # --- resolve -----------------------------------------------------------------

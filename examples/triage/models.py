@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pytest_promptflow import drift
+
 # The fictional product line the support team answers for. The extract step
 # must name one of these, spelled exactly like this.
 PRODUCTS: tuple[str, ...] = (
@@ -55,7 +57,8 @@ class Problem(BaseModel):
 
     product: str = Field(min_length=1)
     summary: str = Field(min_length=10, max_length=280)
-    symptoms: list[NonEmptyLine] = Field(min_length=1, max_length=8)
+    # The same symptoms listed in another order are the same problem.
+    symptoms: Annotated[list[NonEmptyLine], Field(min_length=1, max_length=8), drift.unordered()]
     customer_goal: str = Field(min_length=5, max_length=300)
     sentiment: Sentiment
 
@@ -63,9 +66,10 @@ class Problem(BaseModel):
 class Classification(BaseModel):
     """How urgent the problem is and which queue it belongs to."""
 
-    level: int = Field(ge=1, le=5)
+    level: Annotated[int, Field(ge=1, le=5), drift.exact()]
     category: Category
-    reason: str = Field(min_length=15, max_length=400)
+    # Reworded is fine; a reason about something else is not.
+    reason: Annotated[str, Field(min_length=15, max_length=400), drift.similar(0.8)]
 
 
 class Resolution(BaseModel):
@@ -80,8 +84,9 @@ class Reply(BaseModel):
     """The answer drafted for the customer, reviewed by an agent before sending."""
 
     subject: str = Field(min_length=3, max_length=120)
-    body: str = Field(min_length=40, max_length=4000)
-    tone: Tone
+    # A reply is reviewed by an agent before sending: small rewordings are tolerated.
+    body: Annotated[str, Field(min_length=40, max_length=4000), drift.similar(0.75)]
+    tone: Annotated[Tone, drift.exact()]
 
 
 class TriageResult(BaseModel):

@@ -34,7 +34,7 @@ def _short(value: Any) -> str:
 
 def _pair(old: Any, new: Any) -> tuple[str, str]:
     """Both values, shortened around where they first differ so that the change shows."""
-    if not (isinstance(old, str) and isinstance(new, str)):
+    if not (isinstance(old, str) and isinstance(new, str)) or max(len(old), len(new)) < 80:
         return _short(old), _short(new)
     start = 0
     while start < min(len(old), len(new)) and old[start] == new[start]:
