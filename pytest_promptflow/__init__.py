@@ -6,6 +6,7 @@ never imports pytest.
 
 from __future__ import annotations
 
+from pytest_promptflow import drift
 from pytest_promptflow.errors import (
     CaseFileError,
     CassetteError,
@@ -36,6 +37,7 @@ __all__ = [
     "StepContractError",
     "active_run",
     "current_step",
+    "drift",
     "recording_run",
     "step",
 ]
