@@ -11,6 +11,7 @@ from openai import OpenAI
 
 from pytest_promptflow import Run, StepContractError, recording_run
 from pytest_promptflow.cases import Case
+from pytest_promptflow.isolation import RecordedStepCall
 from triage import (
     PRODUCTS,
     Category,
@@ -210,3 +211,24 @@ def test_a_reply_out_of_shape_breaks_the_output_contract() -> None:
     assert call.contract_broken
     assert call.error is not None
     assert "output.level" in call.error
+
+
+# --- one step alone, from its recorded calls --------------------------------
+
+
+@pytest.mark.promptflow_step("classify")
+def test_classify_alone(recorded_step: RecordedStepCall, llm_client: OpenAI) -> None:
+    # The step runs on the inputs it received in a recorded run of the chain, and
+    # replays only its own model call; the gate compares it with its golden output.
+    classification = recorded_step(client=llm_client)
+
+    assert classification.category == recorded_step.golden_output.category
+    assert recorded_step.inputs["problem"].product in classification.reason
+
+
+@pytest.mark.promptflow_step("draft")
+def test_draft_alone(recorded_step: RecordedStepCall, llm_client: OpenAI) -> None:
+    reply = draft_alone = recorded_step(client=llm_client)
+
+    assert reply.body.startswith(f"Hi {recorded_step.inputs['ticket'].customer_name.split()[0]}")
+    assert draft_alone.tone == recorded_step.golden_output.tone

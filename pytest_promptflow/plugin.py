@@ -20,6 +20,7 @@ from pytest_promptflow.report.render import check_report_path, drift_message, wr
 from pytest_promptflow.report.summary import SessionTally
 from pytest_promptflow.settings import (
     CasesMarker,
+    StepMarker,
     given_on_command_line,
     marker_options,
     policy_defaults,
@@ -32,12 +33,15 @@ if TYPE_CHECKING:
     from _pytest.terminal import TerminalReporter
 
     from pytest_promptflow.cassette.recorder import CaseRecorder, HttpInterception
+    from pytest_promptflow.isolation import RecordedStepCall
     from pytest_promptflow.trace import Run
 
 CASES_MARKER = "promptflow_cases"
+STEP_MARKER = "promptflow_step"
 TEST_MARKER = "promptflow"
 CASE_FIXTURE = "chain_case"
 RUN_FIXTURE = "chain_run"
+STEP_FIXTURE = "recorded_step"
 RECORD_OPTION = "--promptflow-record"
 ACCEPT_OPTION = "--promptflow-accept"
 REPORT_OPTION = "--promptflow-report"
@@ -121,6 +125,11 @@ def pytest_configure(config: pytest.Config) -> None:
         f"JSON file under the cases folder; the {CASE_FIXTURE} fixture is the case.",
     )
     config.addinivalue_line(
+        "markers",
+        f"{STEP_MARKER}(step): run the test once per recorded call of the step, alone; the "
+        f"{STEP_FIXTURE} fixture calls it with its golden inputs.",
+    )
+    config.addinivalue_line(
         "markers", f"{TEST_MARKER}: record and replay this test's LLM calls even without cases."
     )
     arguments = config.invocation_params.args
@@ -155,9 +164,15 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.get_closest_marker(CASES_MARKER) is not None:
+        _parametrize_over_cases(metafunc)
+    if metafunc.definition.get_closest_marker(STEP_MARKER) is not None:
+        _parametrize_over_recorded_calls(metafunc)
+
+
+def _parametrize_over_cases(metafunc: pytest.Metafunc) -> None:
     marker = metafunc.definition.get_closest_marker(CASES_MARKER)
-    if marker is None:
-        return
+    assert marker is not None
     where = metafunc.definition.nodeid
     problem: str | None = None
     try:
@@ -169,22 +184,50 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     # Failing outside the except block keeps the report to the message alone.
     if problem is not None:
         pytest.fail(f"{where}: {problem}", pytrace=False)
-    if CASE_FIXTURE not in metafunc.fixturenames:
+    _require_fixture(metafunc, CASES_MARKER, CASE_FIXTURE)
+    metafunc.parametrize(CASE_FIXTURE, cases, ids=[case.id for case in cases])
+
+
+def _parametrize_over_recorded_calls(metafunc: pytest.Metafunc) -> None:
+    from pytest_promptflow import isolation
+
+    marker = metafunc.definition.get_closest_marker(STEP_MARKER)
+    assert marker is not None
+    where = metafunc.definition.nodeid
+    cassette_dir = metafunc.config.rootpath / metafunc.config.getini(INI_CASSETTE_DIR)
+    problem: str | None = None
+    try:
+        options = marker_options(StepMarker, marker.args, marker.kwargs)
+        step = isolation.check_step(options.step, cassette_dir)
+        calls = isolation.recorded_calls(cassette_dir, step)
+        if not calls:
+            raise isolation.no_recorded_calls(step, cassette_dir)
+    except PromptflowError as error:
+        problem = str(error)
+    if problem is not None:
+        pytest.fail(f"{where}: {problem}", pytrace=False)
+    _require_fixture(metafunc, STEP_MARKER, STEP_FIXTURE)
+    metafunc.parametrize(STEP_FIXTURE, calls, ids=isolation.call_ids(calls))
+
+
+def _require_fixture(metafunc: pytest.Metafunc, marker: str, fixture: str) -> None:
+    if fixture not in metafunc.fixturenames:
         pytest.fail(
-            f"{where}: @pytest.mark.{CASES_MARKER} needs the test to take the "
-            f"{CASE_FIXTURE!r} fixture",
+            f"{metafunc.definition.nodeid}: @pytest.mark.{marker} needs the test to take the "
+            f"{fixture!r} fixture",
             pytrace=False,
         )
-    metafunc.parametrize(CASE_FIXTURE, cases, ids=[case.id for case in cases])
 
 
 def _is_promptflow_test(item: pytest.Item) -> bool:
     fixtures = getattr(item, "fixturenames", ())
     return (
-        item.get_closest_marker(CASES_MARKER) is not None
-        or item.get_closest_marker(TEST_MARKER) is not None
+        any(
+            item.get_closest_marker(m) is not None for m in (CASES_MARKER, STEP_MARKER, TEST_MARKER)
+        )
         or CASE_FIXTURE in fixtures
         or RUN_FIXTURE in fixtures
+        or STEP_FIXTURE in fixtures
     )
 
 
@@ -203,15 +246,22 @@ def _recorded_run_path(item: pytest.Item) -> Path:
 
 def _recorder_for(item: pytest.Item) -> CaseRecorder:
     from pytest_promptflow.cassette.recorder import CaseRecorder
+    from pytest_promptflow.isolation import RecordedStepCall
 
-    callspec = getattr(item, "callspec", None)
-    case = callspec.params.get(CASE_FIXTURE) if callspec is not None else None
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    case = params.get(CASE_FIXTURE)
+    alone = params.get(STEP_FIXTURE)
+    if isinstance(alone, RecordedStepCall):
+        case_id, seed = alone.case, alone.seed
+    else:
+        case_id, seed = (case.id if isinstance(case, Case) else None), None
     return CaseRecorder(
         _recorded_run_path(item),
         test_id=item.nodeid,
-        case_id=case.id if isinstance(case, Case) else None,
+        case_id=case_id,
         options=item.config.stash[options_key],
         record_command=f"pytest {shlex.quote(item.nodeid)} {RECORD_OPTION}={RecordMode.NEW.value}",
+        seed=seed,
     )
 
 
@@ -263,6 +313,19 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
 
 
 @pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    try:
+        return (yield)
+    except Exception:
+        recorder = item.stash.get(recorder_key, None)
+        if recorder is None or not recorder.misses:
+            raise
+        misses = "\n\n".join(recorder.misses)
+    # The miss says what matters; the traceback through the SDK would not, and is slow.
+    pytest.fail(misses, pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
@@ -270,15 +333,12 @@ def pytest_runtest_makereport(
     recorder = item.stash.get(recorder_key, None)
     if recorder is not None and report.when == "call":
         if recorder.misses:
-            # The SDK may have wrapped or swallowed the miss; what matters is what was missing.
+            # Even when the test's code caught the miss, the test fails on it.
             report.outcome = "failed"
             report.longrepr = "\n\n".join(recorder.misses)
         else:
-            _gate(
-                item,
-                report,
-                judge_case(recorder.loaded, recorder.run, item.config.stash[policy_key]),
-            )
+            defaults = item.config.stash[policy_key]
+            _gate(item, report, judge_case(recorder.golden, recorder.comparable_run(), defaults))
     if report.when == "call":
         item.stash[passed_key] = report.passed
     return report
@@ -323,6 +383,17 @@ def chain_case(request: pytest.FixtureRequest) -> Case:
     pytest.fail(
         f"{request.node.nodeid}: the {CASE_FIXTURE} fixture needs "
         f"@pytest.mark.{CASES_MARKER}('cases.jsonl') on the test",
+        pytrace=False,
+    )
+
+
+@pytest.fixture
+def recorded_step(request: pytest.FixtureRequest) -> RecordedStepCall:
+    """A recorded call of the step named by ``promptflow_step``: call it to run the step
+    alone on its golden inputs; ``golden_output`` is what it returned then."""
+    pytest.fail(
+        f"{request.node.nodeid}: the {STEP_FIXTURE} fixture needs "
+        f"@pytest.mark.{STEP_MARKER}(the_step) on the test",
         pytrace=False,
     )
 

@@ -24,6 +24,14 @@ class CasesMarker(pydantic.BaseModel):
     model: type[pydantic.BaseModel] | None = None
 
 
+class StepMarker(pydantic.BaseModel):
+    """Arguments of ``@pytest.mark.promptflow_step(step)``."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", arbitrary_types_allowed=True, frozen=True)
+
+    step: object
+
+
 def marker_options(
     options: type[OptionsT],
     args: Sequence[Any],

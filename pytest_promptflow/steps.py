@@ -15,6 +15,7 @@ import inspect
 import json
 import time
 import typing
+import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MethodType
@@ -152,6 +153,7 @@ class Step(Generic[P, R]):
         self.is_async = inspect.iscoroutinefunction(function)
         self._resolved: _Boundary | None = None
         functools.update_wrapper(self, function)
+        _known_steps.setdefault(self.name, weakref.WeakSet()).add(self)
 
     def _bind_check(self, check: Check) -> _BoundCheck:
         check_name = getattr(check, "__name__", repr(check))
@@ -311,6 +313,25 @@ class Step(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"<step {self.name!r}>"
+
+
+_known_steps: dict[str, weakref.WeakSet[Step[..., Any]]] = {}
+"""Every step defined so far, by name, so that tests can name a step."""
+
+
+def find_step(name: str) -> Step[..., Any] | None:
+    """The step called ``name``; an error when several different steps share the name."""
+    found = list(_known_steps.get(name, ()))
+    if len(found) > 1:
+        places = ", ".join(
+            sorted(f"{s.function.__module__}.{s.function.__qualname__}" for s in found)
+        )
+        raise PromptflowError(f"several steps are named {name!r} ({places}); pass the step itself")
+    return found[0] if found else None
+
+
+def known_step_names() -> list[str]:
+    return sorted(name for name, steps in _known_steps.items() if len(steps))
 
 
 @overload

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,18 @@ class RecordedRun(_Strict):
     interactions: list[Interaction] = []
     steps: list[GoldenStep] = []
     prompt_sources: dict[str, str] = {}
+    isolated: bool | None = None
+    """Set on the recorded runs of tests of one step alone, which are not sources."""
+
+
+@dataclass(frozen=True)
+class Seed:
+    """What a test of one step starts from: another test's recordings and golden values
+    of that step's calls."""
+
+    interactions: list[Interaction]
+    golden: list[GoldenStep]
+    prompt_sources: dict[str, str]
 
 
 def response_fingerprint(response: RecordedResponse) -> str:

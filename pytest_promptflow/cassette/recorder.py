@@ -16,7 +16,7 @@ import json
 from collections.abc import Mapping
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import vcr.cassette
 import vcr.filters
@@ -27,6 +27,7 @@ from pytest_promptflow.cassette.format import (
     RecordedRequest,
     RecordedResponse,
     RecordedRun,
+    Seed,
     golden_steps,
     read_recorded_run,
     response_fingerprint,
@@ -68,8 +69,10 @@ class CaseRecorder:
         options: RecordingOptions,
         record_command: str,
         run: Run | None = None,
+        seed: Seed | None = None,
     ) -> None:
         self.path = path
+        self.seed = seed
         self.run = run if run is not None else Run(case_id=case_id, test_id=test_id)
         self.test_id = test_id
         self.case_id = case_id
@@ -80,6 +83,7 @@ class CaseRecorder:
         self.recorded: list[Interaction] = []
         self.loaded: RecordedRun | None = None
         self._interactions: list[Interaction] = []
+        self._own_count = 0
         self._index = RecordingIndex(())
         self._pending: tuple[VcrRequest, str] | None = None
         self._last_request: tuple[VcrRequest, RecordedRequest] | None = None
@@ -94,9 +98,10 @@ class CaseRecorder:
         route intercepted HTTP here. Without ``interception``, HTTP is patched for this
         recorder alone."""
         self.loaded = read_recorded_run(self.path)
-        if self.loaded is not None:
-            self._interactions = self.loaded.interactions
-            self._index = RecordingIndex(self._key_of(i.request) for i in self._interactions)
+        own = self.loaded.interactions if self.loaded is not None else []
+        self._own_count = len(own)
+        self._interactions = own + (self.seed.interactions if self.seed is not None else [])
+        self._index = RecordingIndex(self._key_of(i.request) for i in self._interactions)
         self._owns_interception = interception is None
         self._interception = interception or HttpInterception()
         self._interception.attach(self)
@@ -124,6 +129,18 @@ class CaseRecorder:
         write_atomically(self.path, text)
         return self.path
 
+    @property
+    def golden(self) -> RecordedRun | None:
+        """The golden values this run is judged against: its own, else its seed's."""
+        if (self.loaded is not None and self.loaded.steps) or self.seed is None:
+            return self.loaded
+        return RecordedRun(
+            test=self.test_id,
+            case=self.case_id,
+            steps=self.seed.golden,
+            prompt_sources=self.seed.prompt_sources,
+        )
+
     def _updated_recorded_run(self, passed: bool) -> RecordedRun | None:
         """What the file should now hold, or None when this run leaves it as it is.
 
@@ -135,7 +152,10 @@ class CaseRecorder:
         steps = loaded.steps if loaded is not None else []
         sources = loaded.prompt_sources if loaded is not None else {}
         accepting = self.options.accept and passed
-        first_record = not steps and self.options.mode is not RecordMode.NONE and passed
+        # A step tested alone was first recorded in the chain: only accepting sets its golden.
+        first_record = (
+            not steps and self.options.mode is not RecordMode.NONE and passed and not self.seed
+        )
         if accepting and self.options.mode is not RecordMode.ALL:
             used = sorted(self._index.used)
             interactions = [self._interactions[p] for p in used] + self.recorded
@@ -151,10 +171,15 @@ class CaseRecorder:
         return RecordedRun(
             test=self.test_id,
             case=self.case_id,
-            interactions=interactions if interactions is not None else self._interactions,
+            interactions=interactions if interactions is not None else self._own_interactions,
             steps=steps,
             prompt_sources=sources,
+            isolated=True if self.seed is not None else None,
         )
+
+    @property
+    def _own_interactions(self) -> list[Interaction]:
+        return self._interactions[: self._own_count]
 
     def comparable_run(self) -> Run:
         """The run as its golden values would store it: with secrets redacted."""
@@ -170,7 +195,7 @@ class CaseRecorder:
         mode = self.options.mode
         if mode is RecordMode.NEW and self.recorded:
             # Adding never loses anything, so a failed test keeps what it recorded.
-            return [*self._interactions, *self.recorded]
+            return [*self._own_interactions, *self.recorded]
         if mode is RecordMode.ALL and self.loaded is None:
             return self.recorded or None
         if mode is RecordMode.ALL and passed:
@@ -354,6 +379,18 @@ class CaseRecorder:
         )
 
 
+class HttpTarget(Protocol):
+    """What answers intercepted HTTP: a test case's recorder, or anything alike."""
+
+    def can_play(self, request: VcrRequest) -> bool:
+        """Whether ``play`` answers this request; False lets it through to the network."""
+
+    def play(self, request: VcrRequest) -> VcrResponse: ...
+
+    def record(self, request: VcrRequest, response: VcrResponse) -> None:
+        """Keep what the network answered."""
+
+
 class HttpInterception:
     """vcrpy's patches of the HTTP libraries, routed to the recorder of the running test.
 
@@ -362,21 +399,21 @@ class HttpInterception:
     """
 
     def __init__(self) -> None:
-        self.recorder: CaseRecorder | None = None
+        self.recorder: HttpTarget | None = None
         self._patches: contextlib.ExitStack | None = None
 
     @property
     def patched(self) -> bool:
         return self._patches is not None
 
-    def attach(self, recorder: CaseRecorder) -> None:
+    def attach(self, recorder: HttpTarget) -> None:
         if self._patches is None:
             with contextlib.ExitStack() as patches:
                 patches.enter_context(_RecorderCassette.use(path="<promptflow>", interception=self))
                 self._patches = patches.pop_all()
         self.recorder = recorder
 
-    def detach(self, recorder: CaseRecorder) -> None:
+    def detach(self, recorder: HttpTarget) -> None:
         if self.recorder is recorder:
             self.recorder = None
 
