@@ -64,7 +64,7 @@ def client():
     return openai.OpenAI(base_url="{BASE_URL}", api_key="sk-bench-0000000000000000", max_retries=0)
 """
 
-CHAIN = '''
+CHAIN = """
 from __future__ import annotations
 
 import json
@@ -81,28 +81,28 @@ EXTRACT = Prompt.from_string(
     "Task: extract\\n"
     "Read this support ticket from {{ ticket.customer }} about {{ ticket.product }}.\\n"
     "Subject: {{ ticket.subject }}\\n{{ ticket.body }}\\n"
-    \'Answer with a JSON object: "product", "summary", "severity" (1 to 5) and "symptoms".\',
+    'Answer with a JSON object: "product", "summary", "severity" (1 to 5) and "symptoms".',
     name="extract",
 )
 CLASSIFY = Prompt.from_string(
     "Task: classify\\n"
     "Problem with {{ problem.product }}: {{ problem.summary }}\\n"
     "{% for symptom in problem.symptoms %}- {{ symptom }}\\n{% endfor %}"
-    \'Answer with a JSON object: "category", "urgency" (1 to 5), "reason" and "tags".\',
+    'Answer with a JSON object: "category", "urgency" (1 to 5), "reason" and "tags".',
     name="classify",
 )
 RESOLVE = Prompt.from_string(
     "Task: resolve\\n"
     "A {{ classification.category }} problem of urgency {{ classification.urgency }} with "
     "{{ problem.product }}: {{ problem.summary }} ({{ classification.reason }})\\n"
-    \'Answer with a JSON object: "action", "kb_article", "eta_hours" and "steps".\',
+    'Answer with a JSON object: "action", "kb_article", "eta_hours" and "steps".',
     name="resolve",
 )
 DRAFT = Prompt.from_string(
     "Task: draft\\n"
     "Write to {{ ticket.customer }} about {{ problem.product }}: {{ resolution.action }}\\n"
     "{% for item in resolution.steps %}{{ loop.index }}. {{ item }}\\n{% endfor %}"
-    \'Answer with a JSON object: "subject", "body", "word_count" and "links".\',
+    'Answer with a JSON object: "subject", "body", "word_count" and "links".',
     name="draft",
 )
 
@@ -173,7 +173,7 @@ def resolve(problem: Problem, classification: Classification, client: OpenAI) ->
 def draft(ticket: Ticket, problem: Problem, resolution: Resolution, client: OpenAI) -> Reply:
     reply = ask(client, DRAFT.render(ticket=ticket, problem=problem, resolution=resolution))
     return Reply.model_validate(json.loads(reply))
-'''
+"""
 
 TEST = """
 import pytest
@@ -356,7 +356,35 @@ def expect_compared(outcome: Outcome, count: int, what: str) -> None:
         )
 
 
-def measure(workdir: Path, cases: int, repeats: int) -> dict[str, object]:
+@dataclass(frozen=True)
+class Measurement:
+    cases: int
+    without_comparison: list[float]
+    with_comparison: list[float]
+
+    @property
+    def compared_calls(self) -> int:
+        return self.cases * len(STEPS)
+
+    def summary(self) -> dict[str, float | int]:
+        without_s = statistics.median(self.without_comparison)
+        with_s = statistics.median(self.with_comparison)
+        return {
+            "cases": self.cases,
+            "steps_per_case": len(STEPS),
+            "without_comparison_s": round(without_s, 4),
+            "with_comparison_s": round(with_s, 4),
+            "overhead_pct": round(100.0 * (with_s - without_s) / without_s, 1),
+        }
+
+    @property
+    def per_compared_call_us(self) -> float:
+        without_s = statistics.median(self.without_comparison)
+        with_s = statistics.median(self.with_comparison)
+        return 1e6 * (with_s - without_s) / self.compared_calls
+
+
+def measure(workdir: Path, cases: int, repeats: int) -> Measurement:
     compared_project = workdir / "with-comparison"
     plain_project = workdir / "without-comparison"
     write_project(compared_project, cases)
@@ -390,17 +418,7 @@ def measure(workdir: Path, cases: int, repeats: int) -> dict[str, object]:
         expect_compared(without_comparison, 0, "without comparison")
         without_times.append(without_comparison.seconds)
 
-    with_s = statistics.median(with_times)
-    without_s = statistics.median(without_times)
-    compared_calls = cases * len(STEPS)
-    return {
-        "cases": cases,
-        "steps_per_case": len(STEPS),
-        "without_comparison_s": round(without_s, 4),
-        "with_comparison_s": round(with_s, 4),
-        "overhead_pct": round(100.0 * (with_s - without_s) / without_s, 1),
-        "per_compared_call_us": round(1e6 * (with_s - without_s) / compared_calls, 1),
-    }
+    return Measurement(cases, without_times, with_times)
 
 
 def main() -> None:
@@ -412,12 +430,12 @@ def main() -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
     with tempfile.TemporaryDirectory(prefix="promptflow-drift-bench-") as temporary:
-        result = measure(Path(temporary), arguments.cases, arguments.repeats)
+        measurement = measure(Path(temporary), arguments.cases, arguments.repeats)
 
-    compared_calls = result["cases"] * len(STEPS)  # type: ignore[operator]
+    result = measurement.summary()
     print(
-        f"{result['cases']} cases x {len(STEPS)} steps, {compared_calls} compared step calls, "
-        f"median of {arguments.repeats} runs"
+        f"{measurement.cases} cases x {len(STEPS)} steps, {measurement.compared_calls} "
+        f"compared step calls; median of {arguments.repeats} runs each"
     )
     header = (
         f"{'without comparison s':>20} {'with comparison s':>18} {'overhead':>9} "
@@ -427,13 +445,16 @@ def main() -> None:
     print("-" * len(header))
     print(
         f"{result['without_comparison_s']:>20.3f} {result['with_comparison_s']:>18.3f} "
-        f"{result['overhead_pct']:>8.1f}% {result['per_compared_call_us']:>15.1f} µs"
+        f"{result['overhead_pct']:>8.1f}% {measurement.per_compared_call_us:>15.1f} µs"
+    )
+    print(
+        "runs (s), in order: without "
+        + " ".join(f"{seconds:.3f}" for seconds in measurement.without_comparison)
+        + "; with "
+        + " ".join(f"{seconds:.3f}" for seconds in measurement.with_comparison)
     )
     if arguments.json is not None:
-        keys = ("cases", "steps_per_case", "without_comparison_s", "with_comparison_s")
-        document = {key: result[key] for key in keys}
-        document["overhead_pct"] = result["overhead_pct"]
-        arguments.json.write_text(json.dumps(document, indent=2) + "\n")
+        arguments.json.write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":
