@@ -216,6 +216,14 @@ def test_a_reply_out_of_shape_breaks_the_output_contract() -> None:
 # --- one step alone, from its recorded calls --------------------------------
 
 
+@pytest.mark.promptflow_step("extract")
+def test_extract_alone(recorded_step: RecordedStepCall, llm_client: OpenAI) -> None:
+    problem = recorded_step(client=llm_client)
+
+    assert problem.product in PRODUCTS
+    assert problem.product == recorded_step.golden_output.product
+
+
 @pytest.mark.promptflow_step("classify")
 def test_classify_alone(recorded_step: RecordedStepCall, llm_client: OpenAI) -> None:
     # The step runs on the inputs it received in a recorded run of the chain, and
@@ -224,6 +232,15 @@ def test_classify_alone(recorded_step: RecordedStepCall, llm_client: OpenAI) -> 
 
     assert classification.category == recorded_step.golden_output.category
     assert recorded_step.inputs["problem"].product in classification.reason
+
+
+@pytest.mark.promptflow_step("resolve")
+def test_resolve_alone(recorded_step: RecordedStepCall, llm_client: OpenAI) -> None:
+    resolution = recorded_step(client=llm_client)
+
+    problem = recorded_step.inputs["problem"]
+    assert any(problem.product in line for line in resolution.steps)
+    assert resolution.needs_escalation == recorded_step.golden_output.needs_escalation
 
 
 @pytest.mark.promptflow_step("draft")
