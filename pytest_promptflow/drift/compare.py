@@ -75,7 +75,8 @@ def compare_output(golden: Any, current: Any, policy: DriftPolicy) -> list[Field
             rule = policy.rule_at(path, old if old is not None else new)
             if isinstance(rule, Ignore):
                 continue
-            if kind in ("added", "removed"):
+            if report_type.startswith("dictionary_item"):
+                # A field that appears or disappears: the project decides.
                 judgement = Judgement(tolerated=not policy.defaults.structure_changes_fail)
             else:
                 judgement = rule.judge(old, new)

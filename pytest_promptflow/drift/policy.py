@@ -12,7 +12,7 @@ field without a rule gets the project default: ``similar(threshold)`` for text,
 
 from __future__ import annotations
 
-import math
+import dataclasses
 import types
 import typing
 from collections.abc import Sequence
@@ -106,8 +106,9 @@ class Tolerance(Rule):
         numbers = (int, float)
         if not isinstance(old, numbers) or not isinstance(new, numbers):
             return Judgement(tolerated=False)
-        close = math.isclose(old, new, abs_tol=self.abs, rel_tol=self.rel)
-        return Judgement(tolerated=close, score=float(new - old))
+        # ``rel`` is a fraction of the golden value, not of whichever is larger.
+        allowed = max(self.abs, self.rel * abs(old))
+        return Judgement(tolerated=abs(new - old) <= allowed, score=round(float(new - old), 9))
 
     def __str__(self) -> str:
         parts = [f"abs={self.abs:g}"] if self.abs else []
@@ -177,23 +178,29 @@ def _declared_rule(annotation: Any, path: list[str | int], inherited: Rule | Non
     if typing.get_origin(annotation) is typing.Annotated:
         base, *metadata = typing.get_args(annotation)
         return _declared_rule(base, path, _rules_in(metadata) or inherited)
-    if not path:
-        return inherited
-    head, rest = path[0], path[1:]
     origin = typing.get_origin(annotation)
     if origin in (Union, types.UnionType):
+        # Optional[Annotated[str, rule]]: the rule sits inside the union.
         for option in typing.get_args(annotation):
             if option is not type(None):
                 found = _declared_rule(option, path, inherited)
                 if found is not inherited:
                     return found
         return inherited
+    if not path:
+        return inherited
+    head, rest = path[0], path[1:]
     if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
         field = annotation.model_fields.get(str(head))
         if field is None:
             return inherited
         own = _rules_in(field.metadata) or inherited
         return _declared_rule(field.annotation, rest, own)
+    if isinstance(annotation, type) and (
+        dataclasses.is_dataclass(annotation) or typing.is_typeddict(annotation)
+    ):
+        hints = typing.get_type_hints(annotation, include_extras=True)
+        return _declared_rule(hints[str(head)], rest, inherited) if head in hints else inherited
     if origin in (list, tuple, set, frozenset, Sequence) and isinstance(head, int):
         arguments = typing.get_args(annotation)
         return _declared_rule(arguments[0] if arguments else Any, rest, inherited)
