@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,11 +97,14 @@ def call_id(call: RecordedStepCall) -> str:
     return base + (f"-{call.occurrence + 1}" if call.occurrence else "")
 
 
-def check_step(candidate: object, cassette_dir: Path) -> Step[..., Any]:
-    """The step a marker names, by name or as the step itself."""
+def check_step(
+    candidate: object, cassette_dir: Path, namespace: Mapping[str, Any] | None = None
+) -> Step[..., Any]:
+    """The step a marker names, by name (looked up first in ``namespace``, the test
+    module's globals) or as the step itself."""
     if isinstance(candidate, Step):
         return candidate
-    found = find_step(candidate) if isinstance(candidate, str) else None
+    found = find_step(candidate, namespace) if isinstance(candidate, str) else None
     if found is not None:
         return found
     known = ", ".join(known_step_names()) or "none"

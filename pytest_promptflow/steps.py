@@ -73,8 +73,20 @@ def _json_adapter(annotation: Any) -> pydantic.TypeAdapter[Any] | None:
     return adapter
 
 
+_PROSE_KEYS = frozenset({"title", "description", "examples"})
+
+
+def _structure(schema: Any) -> Any:
+    """A JSON schema without its prose: a docstring edit is no change of the contract."""
+    if isinstance(schema, dict):
+        return {k: _structure(v) for k, v in schema.items() if k not in _PROSE_KEYS}
+    if isinstance(schema, list):
+        return [_structure(item) for item in schema]
+    return schema
+
+
 def _fingerprint(schema: dict[str, Any]) -> str:
-    canonical = json.dumps(schema, sort_keys=True, separators=(",", ":"))
+    canonical = json.dumps(_structure(schema), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
 
 
@@ -319,9 +331,13 @@ _known_steps: dict[str, weakref.WeakSet[Step[..., Any]]] = {}
 """Every step defined so far, by name, so that tests can name a step."""
 
 
-def find_step(name: str) -> Step[..., Any] | None:
-    """The step called ``name``; an error when several different steps share the name."""
-    found = list(_known_steps.get(name, ()))
+def find_step(name: str, namespace: Mapping[str, Any] | None = None) -> Step[..., Any] | None:
+    """The step called ``name``: first among the steps in ``namespace`` (a test module's
+    globals, holding what it imported), then among all; an error if that is ambiguous."""
+    local = {id(v): v for v in (namespace or {}).values() if isinstance(v, Step) and v.name == name}
+    if len(local) == 1:
+        return next(iter(local.values()))
+    found = list(local.values()) or list(_known_steps.get(name, ()))
     if len(found) > 1:
         places = ", ".join(
             sorted(f"{s.function.__module__}.{s.function.__qualname__}" for s in found)

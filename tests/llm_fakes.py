@@ -145,7 +145,8 @@ class FakeLLM:
 
     The answer to a request is a pure function of its body and of how many identical
     requests came before it since the last ``reset()``: "answer 1", "answer 2"...
-    Requests without the canary credential get a 401, as from the real APIs.
+    unless ``answers`` scripts the reply to its last user message. Requests without the
+    canary credential get a 401, as from the real APIs.
     """
 
     def __init__(self) -> None:
@@ -154,6 +155,8 @@ class FakeLLM:
         self.requests: list[dict[str, Any]] = []
         self.compress = False
         self.extra_reply = ""
+        self.answers: dict[str, str] = {}
+        """Scripted reply texts, by the exact text of the request's last user message."""
         self._install()
         self.server.start()
 
@@ -196,7 +199,8 @@ class FakeLLM:
         canonical = json.dumps(body, sort_keys=True)
         self.seen[canonical] += 1
         digest = hashlib.sha256(f"{canonical}{self.seen[canonical]}".encode()).hexdigest()[:12]
-        text = f"reply to {_last_user_text(body['messages'])!r}, answer {self.seen[canonical]}"
+        prompt = _last_user_text(body["messages"])
+        text = self.answers.get(prompt, f"reply to {prompt!r}, answer {self.seen[canonical]}")
         return body, text + self.extra_reply, digest
 
     def _respond(self, payload: bytes, content_type: str, headers: dict[str, str]) -> Response:

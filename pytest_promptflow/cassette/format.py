@@ -222,5 +222,7 @@ def stale_recorded_runs(expected: dict[Path, set[Path]]) -> list[Path]:
         if folder.is_dir():
             # A test's file, or a parametrized test's folder of case files.
             files = [*folder.glob("*.json"), *folder.glob("*/*.json")]
+            # Hidden files are writes in progress, perhaps by another xdist worker.
+            files = [path for path in files if not path.name.startswith(".")]
             stale += [path for path in sorted(files) if path not in owned]
     return stale

@@ -23,6 +23,7 @@ import vcr.filters
 from vcr.request import Request as VcrRequest
 
 from pytest_promptflow.cassette.format import (
+    GoldenStep,
     Interaction,
     RecordedRequest,
     RecordedResponse,
@@ -161,6 +162,8 @@ class CaseRecorder:
             interactions = [self._interactions[p] for p in used] + self.recorded
         if (accepting or first_record) and self.run.calls:
             steps = golden_steps(self.comparable_run())
+            if self._same_as_seed(steps):
+                return None
             sources = {
                 version: self.scrubber.text(source)
                 for version, source in sorted(self.run.prompt_sources.items())
@@ -175,6 +178,15 @@ class CaseRecorder:
             steps=steps,
             prompt_sources=sources,
             isolated=True if self.seed is not None else None,
+        )
+
+    def _same_as_seed(self, steps: list[GoldenStep]) -> bool:
+        """A step tested alone that still does what its source recorded needs no file."""
+        return (
+            self.seed is not None
+            and self.loaded is None
+            and not self.recorded
+            and steps == self.seed.golden
         )
 
     @property

@@ -178,21 +178,24 @@ def _attribute(
 ) -> StepDrift:
     occurrence = sum(1 for c in run.calls[: call.index] if c.step == call.step)
     if reference.prompts != call.prompts:
-        versions = [
-            f"{name} changed {reference.prompts.get(name, '(none)')} -> {version}"
-            for name, version in call.prompts.items()
-            if reference.prompts.get(name) != version
-        ]
-        diffs = {
-            name: _template_diff(
-                golden.prompt_sources.get(reference.prompts.get(name, ""), ""),
-                run.prompt_sources.get(version, ""),
+        names = sorted(reference.prompts.keys() | call.prompts.keys())
+        changed = [name for name in names if reference.prompts.get(name) != call.prompts.get(name)]
+        details = []
+        diffs = {}
+        for name in changed:
+            old, new = reference.prompts.get(name), call.prompts.get(name)
+            if new is None:
+                details.append(f"{name} removed (was {old})")
+            elif old is None:
+                details.append(f"{name} added ({new})")
+            else:
+                details.append(f"{name} changed {old} -> {new}")
+            diffs[name] = _template_diff(
+                golden.prompt_sources.get(old or "", ""),
+                run.prompt_sources.get(new or "", ""),
                 name,
             )
-            for name, version in call.prompts.items()
-            if reference.prompts.get(name) != version
-        }
-        return StepDrift(call.step, occurrence, "prompt", "; ".join(versions), changes, diffs)
+        return StepDrift(call.step, occurrence, "prompt", "; ".join(details), changes, diffs)
     if reference.inputs != call.inputs:
         sources = [
             _source_of(call.inputs[name], run.calls[: call.index])
