@@ -42,6 +42,7 @@ import pydantic
 import pydantic_core
 from hypothesis import reject
 from hypothesis import strategies as st
+from hypothesis.errors import FailedHealthCheck
 from hypothesis.provisional import urls
 from hypothesis.strategies import SearchStrategy
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
@@ -56,6 +57,7 @@ __all__ = [
     "ALL_SHAPES",
     "NetworkBlockedError",
     "Reply",
+    "UnsatisfiableFieldError",
     "UnsupportedFieldError",
     "assert_parses_or_rejects",
     "assert_prompt_renders",
@@ -84,6 +86,15 @@ class UnsupportedFieldError(PromptflowError):
         super().__init__(message)
 
 
+class UnsatisfiableFieldError(UnsupportedFieldError, FailedHealthCheck):
+    """Generated values of a field keep failing validation.
+
+    Raised while drawing values, it is also a failed health check: hypothesis stops the
+    test at once, as it does for a strategy that cannot be used, instead of shrinking it
+    as though the code under test had failed.
+    """
+
+
 class NetworkBlockedError(PromptflowError):
     """A property test tried to send an HTTP request to the network."""
 
@@ -108,13 +119,15 @@ def inputs(
 ) -> SearchStrategy[dict[str, Any]]:
     """The step's data parameters (those in ``step.input_types``), valid for their types.
 
-    Override keys are a parameter name or ``parameter.field.path``. Parameters that are
-    not data, such as the client, are left for the test to pass.
+    Override keys are a parameter name or ``parameter.field.path`` (``lines[].sku`` for
+    the items of a list). Parameters that are not data, such as the client, are left
+    for the test to pass.
     """
     adapters = step.input_types
     per_parameter: dict[str, dict[str, SearchStrategy[Any]]] = {}
     for key, strategy in overrides.items():
-        parameter, _, rest = key.partition(".")
+        cut = min((i for i in (key.find("."), key.find("[")) if i >= 0), default=len(key))
+        parameter, rest = key[:cut], key[cut:].removeprefix(".")
         if parameter not in adapters:
             raise ValueError(
                 f"override {key!r}: step {step.name!r} has no data parameter {parameter!r}; "
@@ -125,6 +138,11 @@ def inputs(
     for parameter, adapter in adapters.items():
         mine = per_parameter.get(parameter, {})
         owner = f"parameter {parameter!r} of step {step.name!r}"
+        if "" in mine and len(mine) > 1:
+            raise ValueError(
+                f"overrides for {parameter!r} both replace it whole and replace its fields "
+                f"{', '.join(sorted(f'{parameter}.{k}' for k in mine if k))}; give one or the other"
+            )
         if "" in mine:
             strategies[parameter] = mine[""].map(_validated_override(adapter, parameter, owner))
         else:
@@ -144,8 +162,10 @@ def _validated_override(
         try:
             return adapter.validate_json(_json_text(_jsonable(value)))
         except pydantic.ValidationError as error:
-            raise ValueError(
-                f"the override {key!r} gave a value that is not a valid {owner}: {error}"
+            raise UnsatisfiableFieldError(
+                f"the override {key!r} gave a value that is not a valid {owner}: {error}",
+                type_name=owner,
+                field=None,
             ) from None
 
     return validate
@@ -294,11 +314,13 @@ class _Converter:
         self._generic: dict[str, SearchStrategy[Any]] = {}
         self._building: set[str] = set()
 
-    def unsupported(self, path: str, reason: str) -> UnsupportedFieldError:
+    def unsupported(
+        self, path: str, reason: str, error: type[UnsupportedFieldError] = UnsupportedFieldError
+    ) -> UnsupportedFieldError:
         key = self.key_prefix + path
         where = f"field {path!r} of {self.owner}" if path else self.owner
         suggestion = f"overrides={{{key.rstrip('.')!r}: ...}}" if key else "an explicit strategy"
-        return UnsupportedFieldError(
+        return error(
             f"cannot generate values of {where}: {reason}; pass a strategy for it: {suggestion}",
             type_name=self.owner,
             field=path or None,
@@ -592,9 +614,11 @@ def _impossible(
         f"({detail['msg']}); its constraints cannot all be expressed as a strategy "
         "(a custom validator, or a pattern Python's re reads differently)"
     )
-    if not path:
+    if path in converter.used:
+        reason = f"its override gives values that fail validation ({detail['msg']})"
+    elif not path:
         reason += ", and the validator that rejects them is on the whole value"
-    return converter.unsupported(path, reason)
+    return converter.unsupported(path, reason, UnsatisfiableFieldError)
 
 
 def _field_path(value: Any, location: Iterable[int | str]) -> str:
@@ -1120,7 +1144,8 @@ def assert_prompt_renders(
         if name in used
         for leaf in sorted(_leaves(data[name], name))
         if leaf != name
-        and not any(p in reads.whole or p in reads.fields for p in _prefixes(leaf))
+        and leaf not in reads.fields
+        and not any(p in reads.whole for p in _prefixes(leaf))
         and not any(_plain(p) in allowed for p in _prefixes(leaf))
     ]
     if never or unread:

@@ -26,6 +26,9 @@ def _mentions_product(text: str, product: str) -> bool:
     """True when `text` names `product`, also by its short name ("Vault" for "Acme Vault")."""
     lowered = text.lower()
     short_name = product.lower().removeprefix("acme ").strip()
+    if not short_name:
+        # A blank product, or the bare brand, names nothing (and \b\b would match anywhere).
+        return False
     return product.lower() in lowered or bool(re.search(rf"\b{re.escape(short_name)}\b", lowered))
 
 
@@ -86,7 +89,8 @@ def steps_are_distinct(output: Resolution) -> bool:
 
 def reply_greets_the_customer_by_name(ticket: Ticket, output: Reply) -> bool:
     """The greeting line addresses the customer by (part of) their name."""
-    greeting = output.body.strip().splitlines()[0]
+    lines = output.body.strip().splitlines()
+    greeting = lines[0] if lines else ""
     return any(part in greeting for part in ticket.customer_name.split() if len(part) > 1)
 
 
