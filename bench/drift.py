@@ -29,12 +29,11 @@ import random
 import re
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import TIMER_PLUGIN, client_fixture, timed_pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -42,27 +41,8 @@ PORT = 8762
 BASE_URL = f"http://127.0.0.1:{PORT}/v1"
 STEPS = ("extract", "classify", "resolve", "draft")
 
-TIMER_PLUGIN = """
-import json, time
 
-def pytest_collection_finish(session):
-    session.config._bench_started = time.perf_counter()
-
-def pytest_sessionfinish(session):
-    started = getattr(session.config, "_bench_started", None)
-    if started is not None:
-        with open("elapsed.json", "w") as stream:
-            json.dump({"seconds": time.perf_counter() - started}, stream)
-"""
-
-CLIENT_FIXTURE = f"""
-import openai
-import pytest
-
-@pytest.fixture(scope="session")
-def client():
-    return openai.OpenAI(base_url="{BASE_URL}", api_key="sk-bench-0000000000000000", max_retries=0)
-"""
+CLIENT_FIXTURE = client_fixture(BASE_URL)
 
 CHAIN = """
 from __future__ import annotations
@@ -313,27 +293,13 @@ SUMMARY_ROW = re.compile(r"^(\w+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*$")
 
 
 def run_pytest(folder: Path, *args: str) -> Outcome:
-    environment = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    environment.pop("CI", None)
-    completed = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", *args],
-        cwd=folder,
-        env=environment,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if completed.returncode != 0:
-        raise SystemExit(
-            f"pytest exited with {completed.returncode} in {folder}:\n{completed.stdout[-3000:]}"
-        )
+    seconds, output = timed_pytest(folder, *args)
     compared = {}
-    section = re.split(r"^=+ promptflow =+$", completed.stdout, maxsplit=1, flags=re.M)[-1]
+    section = re.split(r"^=+ promptflow =+$", output, maxsplit=1, flags=re.M)[-1]
     for line in section.splitlines():
         row = SUMMARY_ROW.match(line)
         if row is not None and row.group(1) in STEPS:
             compared[row.group(1)] = int(row.group(3))
-    seconds: float = json.loads((folder / "elapsed.json").read_text())["seconds"]
     return Outcome(seconds, compared)
 
 

@@ -14,42 +14,21 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import TIMER_PLUGIN, client_fixture, timed_pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 PORT = 8761
 BASE_URL = f"http://127.0.0.1:{PORT}/v1"
 
-TIMER_PLUGIN = """
-import json, time
 
-def pytest_collection_finish(session):
-    session.config._bench_started = time.perf_counter()
-
-def pytest_sessionfinish(session):
-    started = getattr(session.config, "_bench_started", None)
-    if started is not None:
-        with open("elapsed.json", "w") as stream:
-            json.dump({"seconds": time.perf_counter() - started}, stream)
-"""
-
-CLIENT_FIXTURE = f"""
-import openai
-import pytest
-
-@pytest.fixture(scope="session")
-def client():
-    return openai.OpenAI(base_url="{BASE_URL}", api_key="sk-bench-0000000000000000", max_retries=0)
-"""
+CLIENT_FIXTURE = client_fixture(BASE_URL)
 
 OURS_TEST = """
 import pytest
@@ -156,20 +135,7 @@ def write_project(folder: Path, test_source: str) -> None:
 
 
 def run_pytest(folder: Path, *args: str) -> float:
-    environment = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    environment.pop("CI", None)
-    completed = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", *args],
-        cwd=folder,
-        env=environment,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if completed.returncode != 0:
-        raise SystemExit(f"pytest failed in {folder}:\n{completed.stdout[-3000:]}")
-    seconds: float = json.loads((folder / "elapsed.json").read_text())["seconds"]
-    return seconds
+    return timed_pytest(folder, *args)[0]
 
 
 OURS_PLUGINS = ("-p", "no:recording")
