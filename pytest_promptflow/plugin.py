@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_promptflow import isolation
 from pytest_promptflow.cases import Case, load_cases
 from pytest_promptflow.cassette.format import recorded_run_path, stale_recorded_runs
 from pytest_promptflow.cassette.modes import IGNORED_BODY_FIELDS, RecordingOptions, RecordMode
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
     from _pytest.terminal import TerminalReporter
 
     from pytest_promptflow.cassette.recorder import CaseRecorder, HttpInterception
-    from pytest_promptflow.isolation import RecordedStepCall
     from pytest_promptflow.trace import Run
 
 CASES_MARKER = "promptflow_cases"
@@ -189,8 +189,6 @@ def _parametrize_over_cases(metafunc: pytest.Metafunc) -> None:
 
 
 def _parametrize_over_recorded_calls(metafunc: pytest.Metafunc) -> None:
-    from pytest_promptflow import isolation
-
     marker = metafunc.definition.get_closest_marker(STEP_MARKER)
     assert marker is not None
     where = metafunc.definition.nodeid
@@ -248,12 +246,11 @@ def _recorded_run_path(item: pytest.Item) -> Path:
 
 def _recorder_for(item: pytest.Item) -> CaseRecorder:
     from pytest_promptflow.cassette.recorder import CaseRecorder
-    from pytest_promptflow.isolation import RecordedStepCall
 
     params = getattr(getattr(item, "callspec", None), "params", {})
     case = params.get(CASE_FIXTURE)
     alone = params.get(STEP_FIXTURE)
-    if isinstance(alone, RecordedStepCall):
+    if isinstance(alone, isolation.RecordedStepCall):
         case_id, seed = alone.case, alone.seed
     else:
         case_id, seed = (case.id if isinstance(case, Case) else None), None
@@ -390,7 +387,7 @@ def chain_case(request: pytest.FixtureRequest) -> Case:
 
 
 @pytest.fixture
-def recorded_step(request: pytest.FixtureRequest) -> RecordedStepCall:
+def recorded_step(request: pytest.FixtureRequest) -> isolation.RecordedStepCall:
     """A recorded call of the step named by ``promptflow_step``: call it to run the step
     alone on its golden inputs; ``golden_output`` is what it returned then."""
     pytest.fail(
