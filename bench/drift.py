@@ -33,7 +33,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import TIMER_PLUGIN, client_fixture, timed_pytest
+from harness import TIMER_PLUGIN, chat_completion, client_fixture, timed_pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -250,27 +250,8 @@ def answer(prompt: str) -> dict[str, object]:
 
 
 def completion(request: Request) -> Response:
-    body = json.loads(request.data)
-    prompt = body["messages"][-1]["content"]
-    return Response(
-        json.dumps(
-            {
-                "id": "chatcmpl-bench",
-                "object": "chat.completion",
-                "created": 1700000000,
-                "model": body["model"],
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": json.dumps(answer(prompt))},
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": {"prompt_tokens": 80, "completion_tokens": 40, "total_tokens": 120},
-            }
-        ),
-        content_type="application/json",
-    )
+    prompt = json.loads(request.data)["messages"][-1]["content"]
+    return chat_completion(request, json.dumps(answer(prompt)))
 
 
 def write_project(folder: Path, cases: int) -> None:

@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from werkzeug import Request, Response
+
 TIMER_PLUGIN = """
 import json, time
 
@@ -36,6 +38,26 @@ import pytest
 def client():
     return openai.OpenAI(base_url="{base_url}", api_key="sk-bench-0000000000000000", max_retries=0)
 """
+
+
+def chat_completion(request: Request, content: str) -> Response:
+    """The local server's OpenAI chat completion answering ``request`` with ``content``."""
+    body = json.loads(request.data)
+    completion = {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion",
+        "created": 1700000000,
+        "model": body["model"],
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 40, "completion_tokens": 12, "total_tokens": 52},
+    }
+    return Response(json.dumps(completion), content_type="application/json")
 
 
 def timed_pytest(folder: Path, *args: str) -> tuple[float, str]:

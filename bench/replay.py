@@ -20,7 +20,7 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import TIMER_PLUGIN, client_fixture, timed_pytest
+from harness import TIMER_PLUGIN, chat_completion, client_fixture, timed_pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -103,28 +103,8 @@ SCENARIOS = (
 
 
 def completion(request: Request) -> Response:
-    body = json.loads(request.data)
-    question = body["messages"][-1]["content"]
-    answer = f"Answer to: {question[:48]}"
-    return Response(
-        json.dumps(
-            {
-                "id": "chatcmpl-bench",
-                "object": "chat.completion",
-                "created": 1700000000,
-                "model": body["model"],
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": answer},
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": {"prompt_tokens": 40, "completion_tokens": 12, "total_tokens": 52},
-            }
-        ),
-        content_type="application/json",
-    )
+    question = json.loads(request.data)["messages"][-1]["content"]
+    return chat_completion(request, f"Answer to: {question[:48]}")
 
 
 def write_project(folder: Path, test_source: str) -> None:
