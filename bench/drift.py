@@ -9,13 +9,19 @@ same recordings are replayed twice:
 - with comparison: the files as recorded, so every step call is compared with its
   golden value after the test;
 - without comparison: the same files with their ``steps`` list emptied; a recorded run
-  without golden values is not compared.
+  without golden values is not compared;
+- with changed outputs: golden values whose text fields are worded otherwise (with the
+  same facts) and whose unordered lists are in another order, so that every step call
+  goes through the field-by-field comparison, the default ``facts()`` text rule included,
+  and ends with tolerated changes rather than an early equality.
 
 Times cover the run of the tests (setup, call and teardown of every test), not
 interpreter start-up or collection; the two replays alternate, and the median of each
 is kept.
 
     python bench/drift.py [--cases 1000] [--repeats 3] [--json PATH]
+
+``bench/text_rules.py`` measures one text comparison on its own.
 """
 
 from __future__ import annotations
@@ -96,7 +102,7 @@ class Ticket(BaseModel):
 
 class Problem(BaseModel):
     product: Annotated[str, drift.exact()]
-    summary: Annotated[str, drift.similar(0.8)]
+    summary: Annotated[str, drift.facts()]
     severity: int = Field(ge=1, le=5)
     symptoms: Annotated[list[str], Field(min_length=1), drift.unordered()]
 
@@ -104,12 +110,12 @@ class Problem(BaseModel):
 class Classification(BaseModel):
     category: Literal["billing", "bug", "account", "how-to", "outage"]
     urgency: Annotated[int, Field(ge=1, le=5), drift.exact()]
-    reason: Annotated[str, drift.similar(0.8)]
+    reason: str
     tags: Annotated[list[str], drift.unordered()]
 
 
 class Resolution(BaseModel):
-    action: Annotated[str, drift.similar(0.8)]
+    action: Annotated[str, drift.facts()]
     kb_article: Annotated[str, drift.exact()]
     eta_hours: int = Field(ge=0)
     steps: list[str] = Field(min_length=1)
@@ -117,7 +123,7 @@ class Resolution(BaseModel):
 
 class Reply(BaseModel):
     subject: str
-    body: Annotated[str, drift.similar(0.8)]
+    body: Annotated[str, drift.facts()]
     word_count: int = Field(ge=1)
     links: Annotated[list[str], drift.unordered()]
 
@@ -268,6 +274,8 @@ class Outcome:
     seconds: float
     compared: dict[str, int]
     """The ``compared`` column of the promptflow summary, by step."""
+    tolerated: dict[str, int]
+    """The ``tolerated`` column, by step."""
 
 
 SUMMARY_ROW = re.compile(r"^(\w+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*$")
@@ -275,13 +283,14 @@ SUMMARY_ROW = re.compile(r"^(\w+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*$")
 
 def run_pytest(folder: Path, *args: str) -> Outcome:
     seconds, output = timed_pytest(folder, *args)
-    compared = {}
+    compared, tolerated = {}, {}
     section = re.split(r"^=+ promptflow =+$", output, maxsplit=1, flags=re.M)[-1]
     for line in section.splitlines():
         row = SUMMARY_ROW.match(line)
         if row is not None and row.group(1) in STEPS:
             compared[row.group(1)] = int(row.group(3))
-    return Outcome(seconds, compared)
+            tolerated[row.group(1)] = int(row.group(4))
+    return Outcome(seconds, compared, tolerated)
 
 
 def empty_golden_values(folder: Path) -> int:
@@ -292,6 +301,31 @@ def empty_golden_values(folder: Path) -> int:
         document["steps"] = []
         path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     return len(files)
+
+
+REWORDED_FIELDS = ("summary", "reason", "action", "body", "subject")
+UNORDERED_FIELDS = ("symptoms", "tags", "links")
+
+
+def change_golden_outputs(folder: Path) -> int:
+    """Word every golden text otherwise, with the same facts, and reverse every unordered
+    list, in each recorded run under ``folder``; returns the number of outputs changed."""
+    changed = 0
+    for path in sorted(folder.rglob("*.json")):
+        document = json.loads(path.read_text(encoding="utf-8"))
+        for golden in document["steps"]:
+            output = golden["output"]
+            for name in REWORDED_FIELDS:
+                if isinstance(output.get(name), str):
+                    output[name] = "As far as we can tell, " + output[name]
+            for name in UNORDERED_FIELDS:
+                if isinstance(output.get(name), list):
+                    output[name] = output[name][::-1]
+            if isinstance(output.get("steps"), list):
+                output["steps"] = [f"{item}, as usual" for item in output["steps"]]
+            changed += 1
+        path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    return changed
 
 
 def expect_compared(outcome: Outcome, count: int, what: str) -> None:
@@ -308,6 +342,7 @@ class Measurement:
     cases: int
     without_comparison: list[float]
     with_comparison: list[float]
+    with_changed_outputs: list[float]
 
     @property
     def compared_calls(self) -> int:
@@ -316,24 +351,26 @@ class Measurement:
     def summary(self) -> dict[str, float | int]:
         without_s = statistics.median(self.without_comparison)
         with_s = statistics.median(self.with_comparison)
+        changed_s = statistics.median(self.with_changed_outputs)
         return {
             "cases": self.cases,
             "steps_per_case": len(STEPS),
             "without_comparison_s": round(without_s, 4),
             "with_comparison_s": round(with_s, 4),
             "overhead_pct": round(100.0 * (with_s - without_s) / without_s, 1),
+            "with_changed_outputs_s": round(changed_s, 4),
+            "changed_overhead_pct": round(100.0 * (changed_s - without_s) / without_s, 1),
         }
 
-    @property
-    def per_compared_call_us(self) -> float:
+    def per_compared_call_us(self, runs: list[float]) -> float:
         without_s = statistics.median(self.without_comparison)
-        with_s = statistics.median(self.with_comparison)
-        return 1e6 * (with_s - without_s) / self.compared_calls
+        return 1e6 * (statistics.median(runs) - without_s) / self.compared_calls
 
 
 def measure(workdir: Path, cases: int, repeats: int) -> Measurement:
     compared_project = workdir / "with-comparison"
     plain_project = workdir / "without-comparison"
+    changed_project = workdir / "with-changed-outputs"
     write_project(compared_project, cases)
 
     server = HTTPServer(host="127.0.0.1", port=PORT)
@@ -355,8 +392,10 @@ def measure(workdir: Path, cases: int, repeats: int) -> Measurement:
     os.remove(compared_project / "elapsed.json")
     shutil.copytree(compared_project, plain_project)
     empty_golden_values(plain_project / "cassettes")
+    shutil.copytree(compared_project, changed_project)
+    change_golden_outputs(changed_project / "cassettes")
 
-    with_times, without_times = [], []
+    with_times, without_times, changed_times = [], [], []
     for _ in range(repeats):
         with_comparison = run_pytest(compared_project)
         expect_compared(with_comparison, cases, "with comparison")
@@ -364,8 +403,16 @@ def measure(workdir: Path, cases: int, repeats: int) -> Measurement:
         without_comparison = run_pytest(plain_project)
         expect_compared(without_comparison, 0, "without comparison")
         without_times.append(without_comparison.seconds)
+        with_changes = run_pytest(changed_project)
+        expect_compared(with_changes, cases, "with changed outputs")
+        if any(with_changes.tolerated.get(step, 0) < cases for step in STEPS):
+            raise SystemExit(
+                f"replay with changed outputs: expected tolerated changes in every step call, "
+                f"found {with_changes.tolerated}"
+            )
+        changed_times.append(with_changes.seconds)
 
-    return Measurement(cases, without_times, with_times)
+    return Measurement(cases, without_times, with_times, changed_times)
 
 
 def main() -> None:
@@ -384,21 +431,29 @@ def main() -> None:
         f"{measurement.cases} cases x {len(STEPS)} steps, {measurement.compared_calls} "
         f"compared step calls; median of {arguments.repeats} runs each"
     )
-    header = (
-        f"{'without comparison s':>20} {'with comparison s':>18} {'overhead':>9} "
-        f"{'per compared call':>18}"
-    )
+    header = f"{'replay':<32} {'median s':>9} {'overhead':>9} {'per compared call':>18}"
     print(header)
     print("-" * len(header))
-    print(
-        f"{result['without_comparison_s']:>20.3f} {result['with_comparison_s']:>18.3f} "
-        f"{result['overhead_pct']:>8.1f}% {measurement.per_compared_call_us:>15.1f} µs"
-    )
+    print(f"{'without comparison':<32} {result['without_comparison_s']:>9.3f}")
+    for name, runs, overhead in (
+        ("with comparison, equal outputs", measurement.with_comparison, "overhead_pct"),
+        (
+            "with comparison, changed outputs",
+            measurement.with_changed_outputs,
+            "changed_overhead_pct",
+        ),
+    ):
+        print(
+            f"{name:<32} {statistics.median(runs):>9.3f} {result[overhead]:>8.1f}% "
+            f"{measurement.per_compared_call_us(runs):>15.1f} µs"
+        )
     print(
         "runs (s), in order: without "
         + " ".join(f"{seconds:.3f}" for seconds in measurement.without_comparison)
-        + "; with "
+        + "; equal "
         + " ".join(f"{seconds:.3f}" for seconds in measurement.with_comparison)
+        + "; changed "
+        + " ".join(f"{seconds:.3f}" for seconds in measurement.with_changed_outputs)
     )
     if arguments.json is not None:
         arguments.json.write_text(json.dumps(result, indent=2) + "\n")

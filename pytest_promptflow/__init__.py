@@ -10,6 +10,7 @@ from pytest_promptflow import drift
 from pytest_promptflow.errors import (
     CaseFileError,
     CassetteError,
+    JudgeError,
     PromptError,
     PromptflowError,
     PromptRenderError,
@@ -24,6 +25,7 @@ from pytest_promptflow.trace import Run, StepCall, active_run, recording_run
 __all__ = [
     "CaseFileError",
     "CassetteError",
+    "JudgeError",
     "Prompt",
     "PromptError",
     "PromptRenderError",

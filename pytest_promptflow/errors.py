@@ -61,3 +61,7 @@ class RecordingMissingError(PromptflowError):
 
 class SecretLeakError(PromptflowError):
     """A recorded run still looked like it held a secret after scrubbing; nothing was written."""
+
+
+class JudgeError(PromptflowError):
+    """A judged field could not be judged: no judge set, or a malformed verdict."""

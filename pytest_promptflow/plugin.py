@@ -14,7 +14,8 @@ from pytest_promptflow import isolation
 from pytest_promptflow.cases import Case, load_cases
 from pytest_promptflow.cassette.format import recorded_run_path, stale_recorded_runs
 from pytest_promptflow.cassette.modes import IGNORED_BODY_FIELDS, RecordingOptions, RecordMode
-from pytest_promptflow.drift.classify import CaseDrift, judge_case
+from pytest_promptflow.drift.classify import judge_case
+from pytest_promptflow.drift.judging import use_judge
 from pytest_promptflow.drift.policy import DEFAULT_SIMILARITY, PolicyDefaults
 from pytest_promptflow.errors import PromptflowError
 from pytest_promptflow.report.render import check_report_path, drift_message, write_report
@@ -52,6 +53,7 @@ INI_IGNORED_FIELDS = "promptflow_ignore_body_fields"
 INI_SECRET_PATTERNS = "promptflow_secret_patterns"
 INI_SIMILARITY = "promptflow_similarity"
 INI_STRUCTURE = "promptflow_structure_changes"
+INI_TEXT_RULE = "promptflow_text_rule"
 WORKER_OUTPUT_KEY = "promptflow_tally"
 
 tally_key = pytest.StashKey[SessionTally]()
@@ -107,8 +109,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=[],
     )
     parser.addini(
+        INI_TEXT_RULE,
+        "facts (default) or similar: the rule of a text field that declares none.",
+        default="facts",
+    )
+    parser.addini(
         INI_SIMILARITY,
-        "Text similarity (0 to 1) below which a string field without a rule drifts.",
+        "With promptflow_text_rule = similar: the similarity (0 to 1) below which a text "
+        "field without a rule drifts.",
         default=str(DEFAULT_SIMILARITY),
     )
     parser.addini(
@@ -149,7 +157,9 @@ def pytest_configure(config: pytest.Config) -> None:
         if report is not None:
             check_report_path(report)
         config.stash[policy_key] = policy_defaults(
-            config.getini(INI_SIMILARITY), config.getini(INI_STRUCTURE)
+            config.getini(INI_SIMILARITY),
+            config.getini(INI_STRUCTURE),
+            config.getini(INI_TEXT_RULE).strip(),
         )
     except PromptflowError as error:
         raise pytest.UsageError(str(error)) from None
@@ -331,20 +341,30 @@ def pytest_runtest_makereport(
     report = yield
     recorder = item.stash.get(recorder_key, None)
     if recorder is not None and report.when == "call":
+        if not recorder.misses:
+            _gate(item, report, recorder)
         if recorder.misses:
-            # Even when the test's code caught the miss, the test fails on it.
+            # Even when the test's code (or a judge) caught the miss, the test fails on it.
             report.outcome = "failed"
             report.longrepr = "\n\n".join(recorder.misses)
-        else:
-            defaults = item.config.stash[policy_key]
-            _gate(item, report, judge_case(recorder.golden, recorder.comparable_run(), defaults))
     if report.when == "call":
         item.stash[passed_key] = report.passed
     return report
 
 
-def _gate(item: pytest.Item, report: pytest.TestReport, verdict: CaseDrift | None) -> None:
+def _gate(item: pytest.Item, report: pytest.TestReport, recorder: CaseRecorder) -> None:
     """Fail a test whose outputs drifted beyond the policy, unless accepting."""
+    problem: str | None = None
+    try:
+        verdict = judge_case(
+            recorder.golden, recorder.comparable_run(), item.config.stash[policy_key]
+        )
+    except PromptflowError as error:  # a judge without a verdict, or whose call missed
+        problem = f"{item.nodeid}: {error}"
+    if problem is not None:
+        report.outcome = "failed"
+        report.longrepr = problem
+        return
     if verdict is None:
         return
     item.config.stash[tally_key].add_case(verdict)
@@ -420,6 +440,11 @@ def record_mode(config: pytest.Config) -> str:
 def promptflow_record_mode(pytestconfig: pytest.Config) -> str:
     """The record mode of this session: ``"none"`` (replay only), ``"new"`` or ``"all"``."""
     return pytestconfig.stash[options_key].mode.value
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # The project's judge was set by a conftest of this session; the next starts afresh.
+    use_judge(None)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -99,7 +99,9 @@ def given_on_command_line(arguments: Sequence[str], option: str) -> bool:
     return any(arg == option or arg.startswith(option + "=") for arg in arguments)
 
 
-def policy_defaults(similarity: str, structure_changes: str) -> PolicyDefaults:
+def policy_defaults(
+    similarity: str, structure_changes: str, text_rule: str = "facts"
+) -> PolicyDefaults:
     """The project's drift defaults from the ini keys, checked."""
     try:
         threshold = float(similarity)
@@ -113,7 +115,13 @@ def policy_defaults(similarity: str, structure_changes: str) -> PolicyDefaults:
         raise PromptflowError(
             f"promptflow_structure_changes = {structure_changes!r} must be fail or tolerate"
         )
-    return PolicyDefaults(similarity=threshold, structure_changes_fail=structure_changes == "fail")
+    if text_rule not in ("facts", "similar"):
+        raise PromptflowError(f"promptflow_text_rule = {text_rule!r} must be facts or similar")
+    return PolicyDefaults(
+        similarity=threshold,
+        structure_changes_fail=structure_changes == "fail",
+        text_rule="facts" if text_rule == "facts" else "similar",
+    )
 
 
 def without_options(

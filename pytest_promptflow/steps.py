@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import hashlib
 import inspect
-import json
 import time
 import typing
 import weakref
@@ -25,6 +23,7 @@ import pydantic
 import pydantic_core
 
 from pytest_promptflow.errors import PromptflowError, StepContractError
+from pytest_promptflow.fingerprint import schema_fingerprint
 from pytest_promptflow.prompts import Prompt
 from pytest_promptflow.trace import JsonValue, StepCall, active_run
 
@@ -71,23 +70,6 @@ def _json_adapter(annotation: Any) -> pydantic.TypeAdapter[Any] | None:
     ):
         return None
     return adapter
-
-
-_PROSE_KEYS = frozenset({"title", "description", "examples"})
-
-
-def _structure(schema: Any) -> Any:
-    """A JSON schema without its prose: a docstring edit is no change of the contract."""
-    if isinstance(schema, dict):
-        return {k: _structure(v) for k, v in schema.items() if k not in _PROSE_KEYS}
-    if isinstance(schema, list):
-        return [_structure(item) for item in schema]
-    return schema
-
-
-def _fingerprint(schema: dict[str, Any]) -> str:
-    canonical = json.dumps(_structure(schema), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
 
 
 def _to_json(value: object) -> JsonValue:
@@ -139,9 +121,7 @@ class _Boundary:
                 self.inputs[name] = adapter
         self.output_annotation = hints.get("return", Any)
         self.output = _json_adapter(self.output_annotation)
-        self.output_schema = (
-            _fingerprint(self.output.json_schema()) if self.output is not None else None
-        )
+        self.output_schema = schema_fingerprint(self.output) if self.output is not None else None
 
 
 class Step(Generic[P, R]):

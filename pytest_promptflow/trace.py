@@ -77,3 +77,31 @@ def recording_run(run: Run) -> Iterator[Run]:
         yield run
     finally:
         _active_run.reset(token)
+
+
+@dataclass(frozen=True)
+class JudgeTag:
+    """A judge at work on one field of one step call: its HTTP calls are tagged with it."""
+
+    step: str
+    field: str
+
+
+_current_judge: contextvars.ContextVar[JudgeTag | None] = contextvars.ContextVar(
+    "promptflow_current_judge", default=None
+)
+
+
+def current_judge() -> JudgeTag | None:
+    """The judge whose model calls are being made in this context, or None."""
+    return _current_judge.get()
+
+
+@contextmanager
+def judging(tag: JudgeTag) -> Iterator[JudgeTag]:
+    """Tag the HTTP calls made in the block as the judge's of ``tag.step`` and ``tag.field``."""
+    token = _current_judge.set(tag)
+    try:
+        yield tag
+    finally:
+        _current_judge.reset(token)

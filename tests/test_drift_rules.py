@@ -329,11 +329,25 @@ class Plain(BaseModel):
     extra: dict[str, Any] = {}
 
 
-def test_a_field_without_a_rule_is_similar_for_text_and_exact_otherwise() -> None:
+def test_a_field_without_a_rule_is_facts_for_text_and_exact_otherwise() -> None:
     golden = {"summary": "Acme Vault is down for everyone.", "level": 4, "flags": [True]}
     current = {"summary": "Acme Vault is down for all users.", "level": 5, "flags": [False]}
 
     found = changes(Plain, golden, current)
+
+    assert verdicts(found) == [
+        ("flags[0]", "exact", False),
+        ("level", "exact", False),
+        ("summary", "facts()", True),
+    ]
+    assert found[-1].score is None
+
+
+def test_the_project_can_make_similar_the_default_text_rule() -> None:
+    golden = {"summary": "Acme Vault is down for everyone.", "level": 4, "flags": [True]}
+    current = {"summary": "Acme Vault is down for all users.", "level": 5, "flags": [False]}
+
+    found = changes(Plain, golden, current, text_rule="similar")
 
     assert verdicts(found) == [
         ("flags[0]", "exact", False),
@@ -347,13 +361,21 @@ def test_the_default_similarity_comes_from_the_project_defaults() -> None:
     golden = {"summary": "Acme Vault is down for everyone.", "level": 4}
     current = {"summary": "Acme Vault is down for all users.", "level": 4}
 
-    assert verdicts(changes(Plain, golden, current, similarity=0.8)) == [
+    assert verdicts(changes(Plain, golden, current, similarity=0.8, text_rule="similar")) == [
         ("summary", "similar(0.8)", True)
     ]
 
 
 def test_an_output_without_a_model_gets_the_defaults() -> None:
-    assert verdicts(changes(Any, {"a": "text", "b": 1}, {"a": "texts", "b": 2})) == [
+    assert verdicts(
+        changes(Any, {"a": "Refund approved.", "b": 1}, {"a": "Refund not approved.", "b": 2})
+    ) == [
+        ("a", "facts()", False),
+        ("b", "exact", False),
+    ]
+    assert verdicts(
+        changes(Any, {"a": "text", "b": 1}, {"a": "texts", "b": 2}, text_rule="similar")
+    ) == [
         ("a", "similar(0.85)", True),
         ("b", "exact", False),
     ]
@@ -440,7 +462,7 @@ GATE_CASES = [
         ["mfa", "sso"],
         ["billing", "mfa"],
         None,
-        'value[[]0[]]: "mfa" -> "billing"  [[]unordered; DRIFT[]]',
+        'value: removed (was "sso")  [[]unordered; DRIFT[]]',
         id="unordered-changed",
     ),
     pytest.param("Annotated[str, drift.ignore()]", "req_1", "req_2", 0, None, id="ignore"),
@@ -501,6 +523,7 @@ def test_the_gate_judges_a_rerecorded_answer_by_the_field_rule(
 
 
 def test_the_default_similarity_comes_from_the_ini_file(project: Project) -> None:
+    project.pytester.makeini("[pytest]\npromptflow_text_rule = similar\n")
     write_one_step(project, "str")
     golden = reply({"value": "Acme Vault is down for everyone."})
     current = reply({"value": "Acme Vault is down for all users."})
@@ -509,7 +532,9 @@ def test_the_default_similarity_comes_from_the_ini_file(project: Project) -> Non
     failed.assert_outcomes(failed=1)
     failed.stdout.fnmatch_lines(["*value: * -> *  [[]similar(0.85), score 0.8; DRIFT[]]"])
 
-    project.pytester.makeini("[pytest]\npromptflow_similarity = 0.75\n")
+    project.pytester.makeini(
+        "[pytest]\npromptflow_text_rule = similar\npromptflow_similarity = 0.75\n"
+    )
     project.record().assert_outcomes(passed=1)
 
 
@@ -521,7 +546,7 @@ def test_structure_changes_fail_unless_the_ini_file_tolerates_them(project: Proj
 
     failed = record_then_rerecord(project, golden, current)
     failed.assert_outcomes(failed=1)
-    failed.stdout.fnmatch_lines(['    value.plan: added: "team"  [[]similar(0.85); DRIFT[]]'])
+    failed.stdout.fnmatch_lines(['    value.plan: added: "team"  [[]facts(); DRIFT[]]'])
 
     project.pytester.makeini("[pytest]\npromptflow_structure_changes = tolerate\n")
     passed = project.record()
@@ -544,6 +569,10 @@ def test_structure_changes_fail_unless_the_ini_file_tolerates_them(project: Proj
             "promptflow_structure_changes = ignore",
             "promptflow_structure_changes = 'ignore' must be fail or tolerate",
         ),
+        (
+            "promptflow_text_rule = fuzzy",
+            "promptflow_text_rule = 'fuzzy' must be facts or similar",
+        ),
     ],
 )
 def test_a_bad_drift_default_in_the_ini_file_is_a_usage_error(
@@ -556,3 +585,12 @@ def test_a_bad_drift_default_in_the_ini_file_is_a_usage_error(
 
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*{message}*"])
+
+
+def test_unordered_reports_the_items_lost_and_gained_not_positions() -> None:
+    found = changes(Findings, {"tags": ["a", "b", "c"]}, {"tags": ["c", "d", "b"]})
+
+    assert [(c.path, c.kind, c.old, c.new, c.tolerated) for c in found] == [
+        ("tags", "removed", "a", None, False),
+        ("tags", "added", None, "d", False),
+    ]

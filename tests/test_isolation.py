@@ -148,7 +148,7 @@ def test_a_step_alone_fails_on_drift_and_contracts_as_in_the_chain(recorded: Pro
     (recorded.path / "test_chain.py").write_text(
         source.replace(
             "text=ask(EXPLAIN.render(fact=fact)).strip()",
-            "text=ask(EXPLAIN.render(fact=fact)).strip().replace('long ago', 'recently')",
+            "text=ask(EXPLAIN.render(fact=fact)).strip().replace('long ago', 'not long ago')",
         )
     )
 
@@ -159,7 +159,7 @@ def test_a_step_alone_fails_on_drift_and_contracts_as_in_the_chain(recorded: Pro
         [
             "drift from the golden run in case quasar*",
             "*step explain — code: same request and answer*",
-            '*text: "Quasar formed long ago." -> "Quasar formed recently."*DRIFT*',
+            '*text: "Quasar formed long ago." -> "Quasar formed not long ago."*DRIFT*',
         ],
         consecutive=False,
     )
@@ -180,7 +180,7 @@ def test_recording_a_changed_prompt_alone_calls_only_that_step(
     write_chain(
         recorded, explain_source="Explain plainly {{ fact.claim }} about {{ fact.subject }}"
     )
-    llm.answers["Explain plainly is older than it looks about Quasar"] = "Quasar: very old."
+    llm.answers["Explain plainly is older than it looks about Quasar"] = "Quasar is not old."
     llm.answers["Explain plainly is older than it looks about Moss"] = "Moss formed long ago."
 
     replayed = recorded.run("-k", "alone")
@@ -198,7 +198,7 @@ def test_recording_a_changed_prompt_alone_calls_only_that_step(
     result.stdout.fnmatch_lines(
         [
             "*step explain — prompt: explain changed * -> *",
-            '*text: "Quasar formed long ago." -> "Quasar: very old."*DRIFT*',
+            '*text: "Quasar formed long ago." -> "Quasar is not old."*DRIFT*',
         ],
         consecutive=False,
     )

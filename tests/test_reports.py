@@ -173,6 +173,7 @@ def test_the_json_report_has_the_counts_and_every_change(drifted: Project) -> No
                     }
                 ],
                 "prompt_diffs": {"classify": diff},
+                "also": [],
             }
         ],
     }

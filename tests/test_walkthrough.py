@@ -135,7 +135,7 @@ def test_the_readme_walkthrough_of_a_prompt_edit(example: pytest.Pytester) -> No
             f"  step classify — prompt: classify changed {old} -> {new}",
             '    reason: "Acme Pulse has an outage: the customer reports '
             '\\"Our Acme Pulse dashboard is down.\\"" -> "Acme Pulse has an outage."'
-            "  [[]similar(0.8), score 0.467; DRIFT[]]",
+            """  [[]facts(), quote -"Our Acme Pulse dashboard is down."; DRIFT[]]""",
             "If the new outputs are right, accept them as golden:",
             f"  pytest '{T_1002}' --promptflow-accept",
         ]
@@ -171,7 +171,8 @@ def test_the_readme_walkthrough_of_a_prompt_edit(example: pytest.Pytester) -> No
     assert (
         "  - `reason`: "
         '`"Acme Pulse has an outage: the customer reports \\"Our Acme Pulse dashboard is down.\\""`'
-        ' → `"Acme Pulse has an outage."` (similar(0.8), score 0.467; **drift**)'
+        ' → `"Acme Pulse has an outage."` (facts(), quote -"Our Acme Pulse dashboard is down."; '
+        "**drift**)"
     ) in report
     assert "<details><summary>prompt <code>classify</code> diff</summary>" in report
     assert f"\n-{OLD_LINE}\n+{NEW_LINE}\n" in report

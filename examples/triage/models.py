@@ -68,8 +68,8 @@ class Classification(BaseModel):
 
     level: Annotated[int, Field(ge=1, le=5), drift.exact()]
     category: Category
-    # Reworded is fine; a reason about something else is not.
-    reason: Annotated[str, Field(min_length=15, max_length=400), drift.similar(0.8)]
+    # Reworded is fine; a reason that drops the product or the quoted symptom is not.
+    reason: Annotated[str, Field(min_length=15, max_length=400), drift.facts()]
 
 
 class Resolution(BaseModel):
@@ -84,8 +84,9 @@ class Reply(BaseModel):
     """The answer drafted for the customer, reviewed by an agent before sending."""
 
     subject: str = Field(min_length=3, max_length=120)
-    # A reply is reviewed by an agent before sending: small rewordings are tolerated.
-    body: Annotated[str, Field(min_length=40, max_length=4000), drift.similar(0.75)]
+    # A reply is reviewed by an agent before sending: rewording is tolerated, but not a
+    # changed name, amount, date, article number or negation.
+    body: Annotated[str, Field(min_length=40, max_length=4000), drift.facts()]
     tone: Annotated[Tone, drift.exact()]
 
 

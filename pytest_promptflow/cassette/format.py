@@ -58,6 +58,8 @@ class Interaction(_Strict):
     """An HTTP exchange, tagged with the step that made it and that step's prompts."""
 
     step: str | None = None
+    judge: str | None = None
+    """Set on the calls of a judge: the field of ``step`` it judged."""
     prompts: dict[str, str] = {}
     request: RecordedRequest
     response: RecordedResponse

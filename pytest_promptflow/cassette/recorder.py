@@ -52,7 +52,7 @@ from pytest_promptflow.cassette.scrub import (
 from pytest_promptflow.cassette.sse import parse_events, serialize_events
 from pytest_promptflow.errors import RecordingMissingError
 from pytest_promptflow.steps import current_step
-from pytest_promptflow.trace import Run, recording_run
+from pytest_promptflow.trace import Run, current_judge, recording_run
 
 VcrResponse = dict[str, Any]
 MAX_DIFF_LINES = 40
@@ -250,9 +250,11 @@ class CaseRecorder:
 
     def record(self, request: VcrRequest, response: VcrResponse) -> None:
         context = current_step()
+        judge = current_judge()
         interaction = Interaction(
-            step=context.step if context is not None else None,
-            prompts=dict(context.prompts) if context is not None else {},
+            step=judge.step if judge is not None else context.step if context else None,
+            judge=judge.field if judge is not None else None,
+            prompts=dict(context.prompts) if context is not None and judge is None else {},
             request=self._recorded_request(request),
             response=self._recorded_response(response),
         )
@@ -333,12 +335,21 @@ class CaseRecorder:
 
     def _miss_message(self, request: VcrRequest) -> str:
         context = current_step()
+        judge = current_judge()
         step = context.step if context is not None else None
         case = f" in case {self.case_id}" if self.case_id else ""
+        if judge is not None:
+            context, step = None, judge.step
+            first = (
+                f"no recording for a request of the judge of step {step!r}, "
+                f"field {judge.field}{case}"
+            )
+        elif step:
+            first = f"no recording for a request of step {step!r}{case}"
+        else:
+            first = f"no recording for a request made outside any step{case}"
         lines = [
-            f"no recording for a request of step {step!r}{case}"
-            if step
-            else f"no recording for a request made outside any step{case}",
+            first,
             f"  test:     {self.test_id}",
             f"  request:  {request.method.upper()} {self.scrubber.url(request.uri)}",
             f"  cassette: {_display(self.path)}"
@@ -350,9 +361,11 @@ class CaseRecorder:
         closest = self._closest(live, step)
         if closest is not None:
             position, recorded = closest
+            made_by = f"step {recorded.step!r}" + (
+                f", its judge of field {recorded.judge}" if recorded.judge else ""
+            )
             lines.append(
-                f"  closest recording: interaction {position} (step {recorded.step!r}); "
-                "request body diff:"
+                f"  closest recording: interaction {position} ({made_by}); request body diff:"
             )
             lines += ["    " + line for line in _body_diff(recorded.request, live)]
         lines += ["To record it, run:", f"  {self.record_command}"]

@@ -8,19 +8,34 @@ occurrence, and its drift is attributed by what differs from the golden record:
 - ``propagated``: same prompts, but the step received other inputs, because an
   upstream step's output changed;
 - ``model``: same prompts and inputs, but the recorded answer differs (re-recorded);
-- ``code``: same prompts, inputs and answer, so the step's own code changed the result.
+- ``code``: same prompts, inputs and answer, so the step's own code changed the result;
+- ``new call``: the golden run has no call of the step at this occurrence;
+- ``missing call``: the golden run called the step once more than this run did.
+
+When several apply, the first in that order wins (``schema`` over ``prompt`` over
+``propagated`` over ``model`` over ``code``), and the others that also apply are listed in
+``also``: a step whose prompt and inputs both changed is ``prompt``, also ``propagated``.
 """
 
 from __future__ import annotations
 
 import difflib
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import pydantic
+
 from pytest_promptflow.cassette.format import GoldenStep, RecordedRun
 from pytest_promptflow.drift.compare import FieldChange, compare_output
+from pytest_promptflow.drift.judging import JudgeSession
 from pytest_promptflow.drift.policy import DEFAULTS, DriftPolicy, PolicyDefaults
+from pytest_promptflow.fingerprint import (
+    is_legacy,
+    legacy_fingerprint_of,
+    legacy_schema_fingerprint,
+)
 from pytest_promptflow.trace import Run, StepCall
 
 Cause = Literal["schema", "prompt", "propagated", "model", "code", "new call", "missing call"]
@@ -45,6 +60,8 @@ class StepDrift:
     detail: str
     changes: list[FieldChange] = field(default_factory=list)
     prompt_diffs: dict[str, str] = field(default_factory=dict)
+    also: list[Cause] = field(default_factory=list)
+    """Other causes that apply too, after the one that wins."""
 
     @property
     def drifted(self) -> bool:
@@ -65,6 +82,7 @@ class StepDrift:
             "drifted": self.drifted,
             "changes": [change.to_json() for change in self.changes],
             "prompt_diffs": self.prompt_diffs,
+            "also": list(self.also),
         }
 
     @classmethod
@@ -82,6 +100,7 @@ class StepDrift:
             data["detail"],
             changes,
             data["prompt_diffs"],
+            list(data.get("also", [])),
         )
 
 
@@ -119,11 +138,18 @@ def judge_case(
     run: Run,
     defaults: PolicyDefaults = DEFAULTS,
 ) -> CaseDrift | None:
-    """Compare every step call of ``run`` with its golden value; None without golden values."""
+    """Compare every step call of ``run`` with its golden value; None without golden values.
+
+    Linear in the number of calls: occurrences are counted as the calls go by, and the
+    upstream step an input came from is looked up in an index of earlier outputs.
+    """
     if golden is None or not golden.steps:
         return None
     verdict = CaseDrift(run.test_id or golden.test, run.case_id)
     golden_calls = _by_occurrence(golden.steps)
+    judges = JudgeSession(run.case_id)
+    sources = _OutputIndex(run.calls)
+    policies: dict[str, DriftPolicy] = {}
     seen: Counter[str] = Counter()
     for call in run.calls:
         occurrence = seen[call.step]
@@ -138,12 +164,19 @@ def judge_case(
             )
             continue
         verdict.compared.append(call.step)
-        policy = DriftPolicy(run.output_types.get(call.step, Any), defaults)
-        changes = compare_output(reference.output, call.output, policy)
-        schema_changed = reference.schema_ is not None and reference.schema_ != call.schema
+        policy = policies.get(call.step)
+        if policy is None:
+            policy = policies[call.step] = DriftPolicy(
+                run.output_types.get(call.step, Any), defaults
+            )
+        changes = compare_output(reference.output, call.output, policy, judges, call.step)
+        schema_changed = reference.schema_ is not None and not _same_schema(
+            reference, call, policy.annotation
+        )
         if changes or schema_changed:
-            step_drift = _attribute(reference, call, changes, golden, run)
+            step_drift = _attribute(reference, call, occurrence, changes, golden, run, sources)
             if schema_changed:
+                step_drift.also = [step_drift.cause, *step_drift.also]
                 step_drift.cause = "schema"
                 step_drift.detail = (
                     f"the output schema changed: {reference.schema_} -> {call.schema}"
@@ -160,6 +193,18 @@ def judge_case(
     return verdict
 
 
+def _same_schema(reference: GoldenStep, call: StepCall, output_type: Any) -> bool:
+    """Golden values written before fingerprints saw field names are compared the old way."""
+    if reference.schema_ == call.schema or reference.schema_ is None:
+        return True
+    if not is_legacy(reference.schema_) or output_type is Any:
+        return False
+    try:
+        return reference.schema_ == legacy_fingerprint_of(output_type)
+    except TypeError:  # an annotation that cannot be a cache key
+        return reference.schema_ == legacy_schema_fingerprint(pydantic.TypeAdapter(output_type))
+
+
 def _by_occurrence(steps: list[GoldenStep]) -> dict[tuple[str, int], GoldenStep]:
     counts: Counter[str] = Counter()
     indexed = {}
@@ -169,14 +214,48 @@ def _by_occurrence(steps: list[GoldenStep]) -> dict[tuple[str, int], GoldenStep]
     return indexed
 
 
+class _OutputIndex:
+    """The latest step whose output is a value, among the calls before a given one.
+
+    Built lazily and only forwards, so that attributing every call of a run costs one
+    pass over the run however many inputs changed.
+    """
+
+    def __init__(self, calls: list[StepCall]) -> None:
+        self._calls = calls
+        self._indexed = 0
+        self._latest: dict[str, str] = {}
+
+    def source_of(self, value: Any, before: int) -> str | None:
+        while self._indexed < before:
+            call = self._calls[self._indexed]
+            self._latest[_canonical(call.output)] = call.step
+            self._indexed += 1
+        return self._latest.get(_canonical(value))
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=repr)
+
+
 def _attribute(
     reference: GoldenStep,
     call: StepCall,
+    occurrence: int,
     changes: list[FieldChange],
     golden: RecordedRun,
     run: Run,
+    sources: _OutputIndex,
 ) -> StepDrift:
-    occurrence = sum(1 for c in run.calls[: call.index] if c.step == call.step)
+    propagated: str | None = None
+    if reference.inputs != call.inputs:
+        upstream = [
+            sources.source_of(call.inputs[name], call.index)
+            for name in call.inputs
+            if reference.inputs.get(name) != call.inputs[name]
+        ]
+        named = ", ".join(dict.fromkeys(s for s in upstream if s)) or "the test's inputs"
+        propagated = f"from {named}"
     if reference.prompts != call.prompts:
         names = sorted(reference.prompts.keys() | call.prompts.keys())
         changed = [name for name in names if reference.prompts.get(name) != call.prompts.get(name)]
@@ -195,15 +274,14 @@ def _attribute(
                 run.prompt_sources.get(new or "", ""),
                 name,
             )
-        return StepDrift(call.step, occurrence, "prompt", "; ".join(details), changes, diffs)
-    if reference.inputs != call.inputs:
-        sources = [
-            _source_of(call.inputs[name], run.calls[: call.index])
-            for name in call.inputs
-            if reference.inputs.get(name) != call.inputs[name]
-        ]
-        upstream = ", ".join(dict.fromkeys(s for s in sources if s)) or "the test's inputs"
-        return StepDrift(call.step, occurrence, "propagated", f"from {upstream}", changes)
+        detail = "; ".join(details)
+        also: list[Cause] = []
+        if propagated is not None:
+            detail += f"; its inputs changed too ({propagated})"
+            also.append("propagated")
+        return StepDrift(call.step, occurrence, "prompt", detail, changes, diffs, also)
+    if propagated is not None:
+        return StepDrift(call.step, occurrence, "propagated", propagated, changes)
     if reference.responses != call.responses:
         return StepDrift(
             call.step,
@@ -219,14 +297,6 @@ def _attribute(
         "same request and answer: the step's own code changed the result",
         changes,
     )
-
-
-def _source_of(value: Any, earlier: list[StepCall]) -> str | None:
-    """The latest earlier step whose output is ``value``: where an input came from."""
-    for call in reversed(earlier):
-        if call.output == value:
-            return call.step
-    return None
 
 
 def _template_diff(old: str, new: str, name: str) -> str:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pytest_promptflow.drift.policy import DriftPolicy, Ignore, Judgement, Path
+from pytest_promptflow.drift.judging import JudgeSession
+from pytest_promptflow.drift.policy import DriftPolicy, Ignore, Judged, Judgement, Path
 
 ChangeKind = Literal["changed", "added", "removed", "type"]
 
@@ -31,7 +34,9 @@ class FieldChange:
     new: Any
     rule: str
     tolerated: bool
-    score: float | None = None
+    score: float | str | None = None
+    """What the rule measured: the similarity for ``similar``, the move for ``tolerance``,
+    the differing facts for ``facts``, the judge's reason for ``judged``."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -53,18 +58,28 @@ def format_path(path: Path) -> str:
     return text or "(output)"
 
 
-def compare_output(golden: Any, current: Any, policy: DriftPolicy) -> list[FieldChange]:
-    """Every difference between two JSON values, judged by the rule of its field."""
+def compare_output(
+    golden: Any,
+    current: Any,
+    policy: DriftPolicy,
+    judges: JudgeSession | None = None,
+    step: str = "",
+) -> list[FieldChange]:
+    """Every difference between two JSON values, judged by the rule of its field.
+
+    A list whose rule is ``unordered`` reports the items it lost and gained; a field whose
+    rule is ``judged`` is judged once as a whole by ``judges`` (one per case).
+    """
     if golden == current:
         return []
-    golden = _order_unordered(golden, policy, [])
-    current = _order_unordered(current, policy, [])
-    if golden == current:
-        return []
+    changes: list[FieldChange] = []
+    golden_rest, current_rest = _set_aside_unordered(golden, current, policy, [], changes)
+    if golden_rest == current_rest:
+        return sorted(changes, key=lambda change: change.path)
     from deepdiff import DeepDiff  # only once something differs: it is slow to import
 
-    changes = []
-    for report_type, levels in DeepDiff(golden, current, view="tree").items():
+    judged: dict[tuple[str | int, ...], Judged] = {}
+    for report_type, levels in DeepDiff(golden_rest, current_rest, view="tree").items():
         kind = _KINDS.get(report_type)
         if kind is None:
             continue
@@ -75,7 +90,13 @@ def compare_output(golden: Any, current: Any, policy: DriftPolicy) -> list[Field
             rule = policy.rule_at(path, old if old is not None else new)
             if isinstance(rule, Ignore):
                 continue
-            if report_type.startswith("dictionary_item"):
+            structural = report_type.startswith("dictionary_item")
+            if isinstance(rule, Judged):
+                origin = tuple(path[: policy.declared_at(path).depth])
+                if not (structural and len(origin) == len(path)):
+                    judged[origin] = rule
+                    continue
+            if structural:
                 # A field that appears or disappears: the project decides.
                 judgement = Judgement(tolerated=not policy.defaults.structure_changes_fail)
             else:
@@ -91,7 +112,73 @@ def compare_output(golden: Any, current: Any, policy: DriftPolicy) -> list[Field
                     judgement.score,
                 )
             )
+    session = judges if judges is not None else JudgeSession()
+    for origin, rule in judged.items():
+        old, new = _at(golden, origin), _at(current, origin)
+        judgement = session.judge(rule, step, format_path(origin), old, new)
+        changes.append(
+            FieldChange(
+                format_path(origin),
+                "changed",
+                old,
+                new,
+                str(rule),
+                judgement.tolerated,
+                judgement.score,
+            )
+        )
     return sorted(changes, key=lambda change: change.path)
+
+
+def _at(value: Any, path: Sequence[str | int]) -> Any:
+    for part in path:
+        value = value[part]
+    return value
+
+
+def _set_aside_unordered(
+    golden: Any,
+    current: Any,
+    policy: DriftPolicy,
+    path: list[str | int],
+    changes: list[FieldChange],
+) -> tuple[Any, Any]:
+    """Report what the ``unordered`` lists lost and gained, and take them out of both
+    values, so that the structural diff compares only the rest."""
+    if isinstance(golden, dict) and isinstance(current, dict):
+        pairs = {
+            key: _set_aside_unordered(golden[key], current[key], policy, [*path, key], changes)
+            for key in golden.keys() & current.keys()
+        }
+        return (
+            {key: pairs[key][0] if key in pairs else value for key, value in golden.items()},
+            {key: pairs[key][1] if key in pairs else value for key, value in current.items()},
+        )
+    if not (isinstance(golden, list) and isinstance(current, list)):
+        return golden, current
+    if not policy.unordered_at(path):
+        pairs_by_position = [
+            _set_aside_unordered(old, new, policy, [*path, i], changes)
+            for i, (old, new) in enumerate(zip(golden, current, strict=False))
+        ]
+        common = len(pairs_by_position)
+        return (
+            [pair[0] for pair in pairs_by_position] + golden[common:],
+            [pair[1] for pair in pairs_by_position] + current[common:],
+        )
+    rule = str(policy.declared_at(path).rule)
+    old_items = Counter(_canonical(item, policy, [*path, 0]) for item in golden)
+    new_items = Counter(_canonical(item, policy, [*path, 0]) for item in current)
+    where = format_path(path)
+    for item in (old_items - new_items).elements():
+        changes.append(FieldChange(where, "removed", json.loads(item), None, rule, False))
+    for item in (new_items - old_items).elements():
+        changes.append(FieldChange(where, "added", None, json.loads(item), rule, False))
+    return None, None
+
+
+def _canonical(item: Any, policy: DriftPolicy, path: list[str | int]) -> str:
+    return json.dumps(_order_unordered(item, policy, path), sort_keys=True, ensure_ascii=False)
 
 
 def _value(side: Any) -> Any:

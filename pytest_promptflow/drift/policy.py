@@ -5,30 +5,32 @@
         reason: Annotated[str, drift.similar(0.8)]
 
 A rule on a field covers everything below it unless a deeper field has its own. A
-field without a rule gets the project default: ``similar(threshold)`` for text,
-``exact()`` for everything else. A new rule is a small frozen dataclass with a
-``judge(old, new)`` method.
+field without a rule gets the project default: ``facts()`` for free text (``similar``
+when the project chooses it), ``exact()`` for everything else, literals and enums
+included. A new rule is a small frozen dataclass with a ``judge(old, new)`` method.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any, Literal, Union
 
 import pydantic
-from rapidfuzz import fuzz
 
 DEFAULT_SIMILARITY = 0.85
+TextRuleName = Literal["facts", "similar"]
 
 
 @dataclass(frozen=True)
 class Judgement:
     tolerated: bool
-    score: float | None = None
+    score: float | str | None = None
+    """What the rule measured: a similarity, a delta, the differing facts, a judge's reason."""
 
 
 class Rule:
@@ -67,11 +69,73 @@ class Similar(Rule):
     def judge(self, old: Any, new: Any) -> Judgement:
         if not isinstance(old, str) or not isinstance(new, str):
             return Judgement(tolerated=False)
+        from rapidfuzz import fuzz  # only once a text differs: it is slow to import
+
         score = round(fuzz.ratio(old, new) / 100.0, 3)
         return Judgement(tolerated=score >= self.threshold, score=score)
 
     def __str__(self) -> str:
         return f"similar({self.threshold:g})"
+
+
+@dataclass(frozen=True)
+class Facts(Rule):
+    """Text may be reworded as long as it asserts the same facts: negations, numbers with
+    their units and what they qualify, dates and times, names, identifiers, emails, URLs
+    and quotes (see ``pytest_promptflow.drift.facts``). The score of a change that drifts
+    names the differing facts."""
+
+    name = "facts"
+
+    def judge(self, old: Any, new: Any) -> Judgement:
+        if not isinstance(old, str) or not isinstance(new, str):
+            return Judgement(tolerated=False)
+        from pytest_promptflow.drift.facts import describe, fact_changes
+
+        differences = fact_changes(old, new)
+        return Judgement(tolerated=not differences, score=describe(differences) or None)
+
+    def __str__(self) -> str:
+        return "facts()"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A judge's answer: whether the new value means the same as the golden one, and why."""
+
+    equivalent: bool
+    reason: str
+
+
+Judge = Callable[[Any, Any, str], Verdict]
+"""``judge(old, new, criteria) -> Verdict``: decides whether ``new`` means ``old``."""
+
+
+@dataclass(frozen=True)
+class Judged(Rule):
+    """A model decides whether the new value means the same as the golden one under
+    ``criteria``. Its calls are recorded and replayed like a step's (see
+    ``pytest_promptflow.drift.judging``); the score of a change is the judge's reason."""
+
+    criteria: str
+    judge_with: Judge | None = None
+    """The judge; None: the project's, set with ``drift.use_judge``."""
+    name = "judged"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.criteria, str) or not self.criteria.strip():
+            raise ValueError("drift.judged needs criteria: what must stay the same")
+        if self.judge_with is not None and not callable(self.judge_with):
+            raise TypeError(
+                f"drift.judged(judge=...) takes a callable (old, new, criteria) -> Verdict, "
+                f"not {self.judge_with!r}"
+            )
+
+    def judge(self, old: Any, new: Any) -> Judgement:
+        raise TypeError("a judged field is judged through drift.judging.JudgeSession")
+
+    def __str__(self) -> str:
+        return f"judged({self.criteria!r})"
 
 
 @dataclass(frozen=True)
@@ -124,6 +188,14 @@ def similar(threshold: float = DEFAULT_SIMILARITY) -> Similar:
     return Similar(threshold)
 
 
+def facts() -> Facts:
+    return Facts()
+
+
+def judged(criteria: str, judge: Judge | None = None) -> Judged:
+    return Judged(criteria, judge)
+
+
 def unordered() -> Unordered:
     return Unordered()
 
@@ -143,11 +215,24 @@ class PolicyDefaults:
     similarity: float = DEFAULT_SIMILARITY
     structure_changes_fail: bool = True
     """Whether a field that appears or disappears is drift, or only a tolerated change."""
+    text_rule: TextRuleName = "facts"
+    """The rule of a free-text field that declares none: ``facts`` or ``similar``."""
 
 
 DEFAULTS = PolicyDefaults()
 
 Path = Sequence[str | int]
+
+
+@dataclass(frozen=True)
+class DeclaredRule:
+    """A rule found on the type, and how deep along the path it was declared."""
+
+    rule: Rule | None
+    depth: int
+    """The length of the path to the field that declares ``rule`` (0: the whole output)."""
+    leaf: Any
+    """The annotation of the field at the end of the path, when the type says it."""
 
 
 class DriftPolicy:
@@ -156,16 +241,40 @@ class DriftPolicy:
     def __init__(self, annotation: Any, defaults: PolicyDefaults = DEFAULTS) -> None:
         self.annotation = annotation
         self.defaults = defaults
+        self._cache: dict[tuple[str | int, ...], DeclaredRule] = {}
+
+    def declared_at(self, path: Path) -> DeclaredRule:
+        key = tuple(path)
+        found = self._cache.get(key)
+        if found is None:
+            found = self._cache[key] = _declared_rule(self.annotation, list(key), None, 0, 0)
+        return found
 
     def rule_at(self, path: Path, value: Any) -> Rule:
         """The rule that governs the field at ``path``, whose value (old or new) is ``value``."""
-        declared = _declared_rule(self.annotation, list(path), None)
-        if declared is not None:
-            return declared
-        return Similar(self.defaults.similarity) if isinstance(value, str) else Exact()
+        declared = self.declared_at(path)
+        if declared.rule is not None:
+            return declared.rule
+        if isinstance(value, str) and not _is_closed_choice(declared.leaf):
+            if self.defaults.text_rule == "similar":
+                return Similar(self.defaults.similarity)
+            return Facts()
+        return Exact()
 
     def unordered_at(self, path: Path) -> bool:
-        return isinstance(_declared_rule(self.annotation, list(path), None), Unordered)
+        return isinstance(self.declared_at(path).rule, Unordered)
+
+
+def _is_closed_choice(annotation: Any) -> bool:
+    """A ``Literal`` or an enum: a label from a fixed set, which only an exact match keeps."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        return _is_closed_choice(typing.get_args(annotation)[0])
+    if typing.get_origin(annotation) is Literal:
+        return True
+    if typing.get_origin(annotation) in (Union, types.UnionType):
+        options = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return bool(options) and all(_is_closed_choice(option) for option in options)
+    return isinstance(annotation, type) and issubclass(annotation, enum.Enum)
 
 
 def _rules_in(metadata: Sequence[Any]) -> Rule | None:
@@ -173,38 +282,65 @@ def _rules_in(metadata: Sequence[Any]) -> Rule | None:
     return rules[-1] if rules else None
 
 
-def _declared_rule(annotation: Any, path: list[str | int], inherited: Rule | None) -> Rule | None:
-    """Walk the type along ``path``; the deepest declared rule wins."""
+def _declared_rule(
+    annotation: Any, path: list[str | int], inherited: Rule | None, origin: int, depth: int
+) -> DeclaredRule:
+    """Walk the type along ``path``; the deepest declared rule wins. ``origin`` is the
+    depth the inherited rule was declared at, ``depth`` how far along the path we are."""
     if typing.get_origin(annotation) is typing.Annotated:
         base, *metadata = typing.get_args(annotation)
-        return _declared_rule(base, path, _rules_in(metadata) or inherited)
-    origin = typing.get_origin(annotation)
-    if origin in (Union, types.UnionType):
+        own = _rules_in(metadata)
+        if own is not None:
+            inherited, origin = own, depth
+        return _declared_rule(base, path, inherited, origin, depth)
+    kind = typing.get_origin(annotation)
+    if kind in (Union, types.UnionType):
         # Optional[Annotated[str, rule]]: the rule sits inside the union.
-        for option in typing.get_args(annotation):
-            if option is not type(None):
-                found = _declared_rule(option, path, inherited)
-                if found is not inherited:
-                    return found
-        return inherited
+        options = [option for option in typing.get_args(annotation) if option is not type(None)]
+        for option in options:
+            found = _declared_rule(option, path, inherited, origin, depth)
+            if found.rule is not inherited:
+                return found
+        if len(options) == 1:
+            return _declared_rule(options[0], path, inherited, origin, depth)
+        return DeclaredRule(inherited, origin, annotation if not path else Any)
     if not path:
-        return inherited
+        return DeclaredRule(inherited, origin, annotation)
     head, rest = path[0], path[1:]
     if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
-        field = annotation.model_fields.get(str(head))
+        field = _model_field(annotation, str(head))
         if field is None:
-            return inherited
-        own = _rules_in(field.metadata) or inherited
-        return _declared_rule(field.annotation, rest, own)
+            return DeclaredRule(inherited, origin, Any)
+        own = _rules_in(field.metadata)
+        if own is not None:
+            inherited, origin = own, depth + 1
+        return _declared_rule(field.annotation, rest, inherited, origin, depth + 1)
     if isinstance(annotation, type) and (
         dataclasses.is_dataclass(annotation) or typing.is_typeddict(annotation)
     ):
         hints = typing.get_type_hints(annotation, include_extras=True)
-        return _declared_rule(hints[str(head)], rest, inherited) if head in hints else inherited
-    if origin in (list, tuple, set, frozenset, Sequence) and isinstance(head, int):
+        if head not in hints:
+            return DeclaredRule(inherited, origin, Any)
+        return _declared_rule(hints[str(head)], rest, inherited, origin, depth + 1)
+    if kind in (list, tuple, set, frozenset, Sequence) and isinstance(head, int):
         arguments = typing.get_args(annotation)
-        return _declared_rule(arguments[0] if arguments else Any, rest, inherited)
-    if origin is dict:
+        return _declared_rule(
+            arguments[0] if arguments else Any, rest, inherited, origin, depth + 1
+        )
+    if kind is dict:
         arguments = typing.get_args(annotation)
-        return _declared_rule(arguments[1] if arguments else Any, rest, inherited)
-    return inherited
+        return _declared_rule(
+            arguments[1] if arguments else Any, rest, inherited, origin, depth + 1
+        )
+    return DeclaredRule(inherited, origin, Any)
+
+
+def _model_field(model: type[pydantic.BaseModel], name: str) -> Any:
+    """The field a JSON key names: by its name, or by its serialization alias."""
+    field = model.model_fields.get(name)
+    if field is not None:
+        return field
+    for candidate in model.model_fields.values():
+        if name in (candidate.serialization_alias, candidate.alias):
+            return candidate
+    return None

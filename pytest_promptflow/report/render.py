@@ -51,6 +51,18 @@ def _pair(old: Any, new: Any) -> tuple[str, str]:
     return window(old), window(new)
 
 
+def score_text(change: FieldChange) -> str:
+    """What the rule measured, after its name: ``, score 0.467`` for a similarity or a
+    move, ``, negation +"not"`` for differing facts, ``, judge: ...`` for a verdict."""
+    if change.score is None:
+        return ""
+    if isinstance(change.score, str):
+        if change.rule.startswith("judged"):
+            return f", judge: {change.score}"
+        return f", {change.score}"
+    return f", score {change.score:g}"
+
+
 def _change_line(change: FieldChange) -> str:
     old, new = _pair(change.old, change.new)
     if change.kind == "added":
@@ -59,7 +71,7 @@ def _change_line(change: FieldChange) -> str:
         what = f"removed (was {old})"
     else:
         what = f"{old} -> {new}"
-    score = f", score {change.score:g}" if change.score is not None else ""
+    score = score_text(change)
     verdict = "tolerated" if change.tolerated else "DRIFT"
     return f"{change.path}: {what}  [{change.rule}{score}; {verdict}]"
 
@@ -131,7 +143,7 @@ def markdown_report(tally: SessionTally, accept_command: str) -> str:
 
 def _markdown_change(change: FieldChange) -> str:
     old, new = _pair(change.old, change.new)
-    score = f", score {change.score:g}" if change.score is not None else ""
+    score = score_text(change)
     verdict = "tolerated" if change.tolerated else "**drift**"
     if change.kind == "added":
         return f"added `{new}` ({change.rule}{score}; {verdict})"

@@ -1,0 +1,320 @@
+"""Pairs of free-text answers, golden then new, the way a model rewords or changes them.
+
+Each pair is labelled with what a reviewer would say: ``meaning`` (the new text says
+something else: the gate must flag it) or ``paraphrase`` (it says the same thing in other
+words: the gate must tolerate it), and with the class of fact that changed. The pairs of
+class ``synonym`` change a common noun or verb for another and keep every fact: the
+``facts`` rule cannot see them, which is what ``drift.judged`` is for.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+
+class TextPair(NamedTuple):
+    kind: Literal["meaning", "paraphrase"]
+    fact: str
+    old: str
+    new: str
+
+
+CORPUS: tuple[TextPair, ...] = (
+    # -- negation and polarity --------------------------------------------------------
+    TextPair("meaning", "negation", "Refund approved.", "Refund not approved."),
+    TextPair(
+        "meaning",
+        "negation",
+        "Please do restart the router before calling us again.",
+        "Please do not restart the router before calling us again.",
+    ),
+    TextPair(
+        "meaning",
+        "negation",
+        "The export now crashes when the report has more than one page.",
+        "The export no longer crashes when the report has more than one page.",
+    ),
+    TextPair(
+        "meaning",
+        "negation",
+        "The customer can sign in from the mobile app.",
+        "The customer can't sign in from the mobile app.",
+    ),
+    TextPair(
+        "meaning",
+        "negation",
+        "We never charge a fee for cancelling within the trial.",
+        "We now charge a fee for cancelling within the trial.",
+    ),
+    TextPair(
+        "meaning",
+        "negation",
+        "Your data was affected by the incident.",
+        "None of your data was affected by the incident.",
+    ),
+    TextPair(
+        "meaning",
+        "negation",
+        "The sync issue is caused by the new firewall rule.",
+        "The sync issue is not caused by the new firewall rule.",
+    ),
+    # -- numbers, units and currencies ------------------------------------------------
+    TextPair(
+        "meaning",
+        "number",
+        "We will reply within 24 hours.",
+        "We will reply within 48 hours.",
+    ),
+    TextPair(
+        "meaning",
+        "number",
+        "A refund of 49.99 USD has been issued to your card.",
+        "A refund of 4.99 USD has been issued to your card.",
+    ),
+    TextPair(
+        "meaning",
+        "number",
+        "We refunded 120.00 of the 100.00 you were charged twice.",
+        "We refunded 100.00 of the 120.00 you were charged twice.",
+    ),
+    TextPair(
+        "meaning",
+        "number",
+        "Your plan includes 5 seats and 20 GB of storage.",
+        "Your plan includes 5 seats and 200 GB of storage.",
+    ),
+    TextPair(
+        "meaning",
+        "number",
+        "Dashboards load 30% slower since the update.",
+        "Dashboards load 3% slower since the update.",
+    ),
+    TextPair(
+        "meaning",
+        "number",
+        "The invoice total is $1,250.00 for three seats.",
+        "The invoice total is $1,520.00 for three seats.",
+    ),
+    TextPair(
+        "meaning",
+        "number",
+        "Expect the replacement to arrive in two business days.",
+        "Expect the replacement to arrive in ten business days.",
+    ),
+    # -- dates and times --------------------------------------------------------------
+    TextPair(
+        "meaning",
+        "date",
+        "The maintenance window is on Tuesday night.",
+        "The maintenance window is on Thursday night.",
+    ),
+    TextPair(
+        "meaning",
+        "date",
+        "Your subscription renews on March 3.",
+        "Your subscription renews on May 3.",
+    ),
+    TextPair(
+        "meaning",
+        "date",
+        "The fix ships tomorrow.",
+        "The fix ships today.",
+    ),
+    TextPair(
+        "meaning",
+        "time",
+        "An engineer will call you at 3pm.",
+        "An engineer will call you at 5pm.",
+    ),
+    TextPair(
+        "meaning",
+        "date",
+        "The outage started on 2024-03-05 and was resolved the same day.",
+        "The outage started on 2024-03-15 and was resolved the same day.",
+    ),
+    # -- names of people, products and organisations -----------------------------------
+    TextPair(
+        "meaning", "name", "Hi Hannah, thanks for writing in.", "Hi Helen, thanks for writing in."
+    ),
+    TextPair(
+        "meaning",
+        "name",
+        "Acme Pulse dashboards are down for every user.",
+        "Acme Vault dashboards are down for every user.",
+    ),
+    TextPair(
+        "meaning",
+        "name",
+        "The card was declined by Stripe during the renewal.",
+        "The card was declined by PayPal during the renewal.",
+    ),
+    # -- identifiers, emails, URLs and quotes ------------------------------------------
+    TextPair(
+        "meaning",
+        "identifier",
+        "Follow KB-0042 to reset the sync token.",
+        "Follow KB-0024 to reset the sync token.",
+    ),
+    TextPair(
+        "meaning",
+        "identifier",
+        "This is a duplicate of ticket T-1001.",
+        "This is a duplicate of ticket T-1010.",
+    ),
+    TextPair(
+        "meaning",
+        "email",
+        "Send the receipt to billing@acme.test and we will adjust it.",
+        "Send the receipt to support@acme.test and we will adjust it.",
+    ),
+    TextPair(
+        "meaning",
+        "url",
+        "The status page at https://status.acme.test/pulse shows the incident.",
+        "The status page at https://status.acme.test/vault shows the incident.",
+    ),
+    TextPair(
+        "meaning",
+        "quote",
+        'The customer reports "Export to PDF fails with error 500".',
+        'The customer reports "Export to CSV fails with error 500".',
+    ),
+    # -- short labels -----------------------------------------------------------------
+    TextPair("meaning", "text", "billing", "outage"),
+    # -- beyond facts: a common noun or verb swapped for another ---------------------------
+    TextPair(
+        "meaning",
+        "synonym",
+        "We will send you a replacement unit this week.",
+        "We will send you a refund this week.",
+    ),
+    # -- paraphrases that keep every fact -------------------------------------------------
+    TextPair(
+        "paraphrase",
+        "paraphrase",
+        "Acme Pulse has an outage: the customer reports that the dashboard is down.",
+        "The customer says the Acme Pulse dashboard is down, which points to an outage.",
+    ),
+    TextPair(
+        "paraphrase",
+        "paraphrase",
+        "Refund approved.",
+        "The refund has been approved.",
+    ),
+    TextPair(
+        "paraphrase",
+        "paraphrase",
+        "We will reply within 24 hours.",
+        "You can expect an answer from us in one day.",
+    ),
+    TextPair(
+        "paraphrase",
+        "paraphrase",
+        "A refund of 49.99 USD has been issued to your card.",
+        "We have issued a $49.99 refund to your card.",
+    ),
+    TextPair(
+        "paraphrase",
+        "paraphrase",
+        "Please don't restart the router before calling us again.",
+        "Before you call us again, please do not restart the router.",
+    ),
+    TextPair(
+        "paraphrase",
+        "paraphrase",
+        "Hi Hannah, thanks for writing in about the export problem.",
+        "Hello Hannah, thank you for contacting us about the export issue.",
+    ),
+    TextPair(
+        "paraphrase",
+        "paraphrase",
+        "The export no longer crashes since version 2.3 was released.",
+        "Since the release of version 2.3, the export has stopped crashing... it no longer fails.",
+    ),
+    TextPair(
+        "paraphrase",
+        "paraphrase",
+        "Follow KB-0042 to reset the sync token, then sign in again.",
+        "To reset the sync token, follow the steps in KB-0042 and sign back in.",
+    ),
+    TextPair(
+        "paraphrase",
+        "paraphrase",
+        "The maintenance window is on Tuesday night, starting at 10pm.",
+        "Maintenance is scheduled for Tuesday night from 22:00.",
+    ),
+    TextPair(
+        "paraphrase",
+        "paraphrase",
+        "The customer cannot sign in after resetting the password.",
+        "After a password reset, the customer is unable to log in.",
+    ),
+    TextPair(
+        "paraphrase",
+        "paraphrase",
+        "Your subscription renews on March 3 for 5 seats.",
+        "On March 3, your subscription for 5 seats will renew.",
+    ),
+    TextPair(
+        "paraphrase",
+        "paraphrase",
+        "Send the receipt to billing@acme.test and we will adjust the invoice.",
+        "If you email the receipt to billing@acme.test, we'll correct the invoice.",
+    ),
+    TextPair(
+        "paraphrase",
+        "paraphrase",
+        'The customer reports "Export to PDF fails with error 500" on every report.',
+        "Every report fails the same way, the customer reports: "
+        '"Export to PDF fails with error 500".',
+    ),
+    TextPair(
+        "paraphrase",
+        "paraphrase",
+        "Dashboards load 30% slower since the update, which frustrates the team.",
+        "Since the update, the team is frustrated that dashboards load 30 percent slower.",
+    ),
+    TextPair(
+        "paraphrase",
+        "paraphrase",
+        "The card was declined by Stripe during the renewal, so the account was paused.",
+        "Stripe declined the card at renewal time, and the account was paused as a result.",
+    ),
+    TextPair(
+        "paraphrase",
+        "paraphrase",
+        "Expect the replacement to arrive in two business days.",
+        "The replacement should reach you within 2 business days.",
+    ),
+    TextPair(
+        "paraphrase",
+        "paraphrase",
+        "Thanks for your patience while we look into this.",
+        "We appreciate your patience as we investigate.",
+    ),
+    TextPair(
+        "paraphrase",
+        "paraphrase",
+        "The customer wants the duplicate charge refunded.",
+        "Getting the duplicate charge refunded is what the customer wants.",
+    ),
+    TextPair(
+        "paraphrase",
+        "paraphrase",
+        "An engineer will call you at 3pm tomorrow.",
+        "Tomorrow at 3 PM, one of our engineers will give you a call.",
+    ),
+    TextPair(
+        "paraphrase",
+        "paraphrase",
+        "The status page at https://status.acme.test/pulse shows the incident.",
+        "You can follow the incident on https://status.acme.test/pulse.",
+    ),
+    TextPair("paraphrase", "paraphrase", "billing", "Billing."),
+    TextPair(
+        "paraphrase",
+        "paraphrase",
+        "Restart the sync agent, then check the Acme Relay logs for errors.",
+        "Check the logs of Acme Relay for errors after restarting the sync agent.",
+    ),
+)

@@ -1,0 +1,215 @@
+"""The facts rule: free text judged by what it asserts, not by how it is spelled."""
+
+from __future__ import annotations
+
+import shutil
+from typing import Annotated, Any, Literal
+
+import pytest
+from drift_chains import ONE_STEP_NODE, record_then_rerecord, reply, write_one_step
+from drift_corpus import CORPUS, TextPair
+from llm_fakes import Project
+from pydantic import BaseModel
+
+from pytest_promptflow import drift
+from pytest_promptflow.drift.compare import compare_output
+from pytest_promptflow.drift.facts import FactChange, fact_changes
+from pytest_promptflow.drift.policy import DriftPolicy, PolicyDefaults
+
+
+def kinds(old: str, new: str) -> list[str]:
+    return [change.kind for change in fact_changes(old, new)]
+
+
+# -- the corpus: meaning changes flagged, paraphrases tolerated ---------------------------
+
+
+def _pair_id(pair: TextPair) -> str:
+    return f"{pair.kind}-{pair.fact}-{pair.old[:24]}"
+
+
+@pytest.mark.parametrize(
+    "pair", [p for p in CORPUS if p.kind == "meaning" and p.fact != "synonym"], ids=_pair_id
+)
+def test_a_change_of_meaning_is_a_change_of_facts_of_its_kind(pair: TextPair) -> None:
+    assert pair.fact in kinds(pair.old, pair.new)
+
+
+@pytest.mark.parametrize("pair", [p for p in CORPUS if p.kind == "paraphrase"], ids=_pair_id)
+def test_a_paraphrase_keeps_every_fact(pair: TextPair) -> None:
+    assert fact_changes(pair.old, pair.new) == []
+    assert fact_changes(pair.new, pair.old) == []
+
+
+def test_a_synonym_swap_keeps_every_fact_which_is_what_judges_are_for() -> None:
+    (pair,) = [p for p in CORPUS if p.fact == "synonym"]
+
+    assert fact_changes(pair.old, pair.new) == []
+
+
+def test_the_corpus_is_large_and_balanced_enough_to_mean_something() -> None:
+    assert len(CORPUS) >= 40
+    assert {p.fact for p in CORPUS if p.kind == "meaning"} >= {
+        "negation",
+        "number",
+        "date",
+        "time",
+        "name",
+        "identifier",
+        "email",
+        "url",
+        "quote",
+    }
+    assert sum(p.kind == "paraphrase" for p in CORPUS) >= 17
+
+
+# -- each kind of fact, both ways ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("Refund approved.", "Refund not approved.", FactChange("negation", (), ("not",))),
+        ("You can't sign in.", "You can sign in.", FactChange("negation", ("can't",), ())),
+        ("It no longer fails.", "It fails.", FactChange("negation", ("no longer",), ())),
+        ("We never call.", "We now call.", FactChange("negation", ("never",), ())),
+        (
+            "Within 24 hours.",
+            "Within 48 hours.",
+            FactChange("number", ("24 hours",), ("48 hours",)),
+        ),
+        (
+            "It costs 49.99 USD.",
+            "It costs 4.99 USD.",
+            FactChange("number", ("49.99 USD",), ("4.99 USD",)),
+        ),
+        ("Hi Hannah, welcome.", "Hi Helen, welcome.", FactChange("name", ("Hannah",), ("Helen",))),
+        (
+            "See KB-0042 first.",
+            "See KB-0024 first.",
+            FactChange("identifier", ("KB-0042",), ("KB-0024",)),
+        ),
+        (
+            "Mail a@acme.test now.",
+            "Mail b@acme.test now.",
+            FactChange("email", ("a@acme.test",), ("b@acme.test",)),
+        ),
+        (
+            "On Tuesday, we ship.",
+            "On Friday, we ship.",
+            FactChange("date", ("Tuesday",), ("Friday",)),
+        ),
+        ("Call at 3pm today.", "Call at 4pm today.", FactChange("time", ("3pm",), ("4pm",))),
+    ],
+)
+def test_each_kind_of_fact_names_what_was_removed_and_added(
+    old: str, new: str, expected: FactChange
+) -> None:
+    assert fact_changes(old, new) == [expected]
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("We will reply within 24 hours.", "We will answer within one day."),
+        ("Reply within 2 days.", "Reply within 48 hours."),
+        ("A $49.99 refund.", "A refund of 49.99 USD."),
+        ("Twenty-four hours at most.", "At most 24 hours."),
+        ("You cannot sign in.", "You are unable to sign in."),
+        ("We won't charge you.", "We will not charge you."),
+        ("Call at 3 PM.", "Call at 15:00."),
+        ("Tuesday works for Hannah.", "Hannah said that Tuesday works."),
+        ("See https://acme.test/help.", "Help is at https://acme.test/help"),
+        ("No later than Friday.", "By Friday at the latest."),
+    ],
+)
+def test_rewording_that_keeps_the_facts_is_no_change(old: str, new: str) -> None:
+    assert fact_changes(old, new) == []
+    assert fact_changes(new, old) == []
+
+
+def test_two_amounts_that_trade_the_words_they_qualify_are_a_change() -> None:
+    (change,) = fact_changes(
+        "We refunded 120.00 of the 100.00 you were charged.",
+        "We refunded 100.00 of the 120.00 you were charged.",
+    )
+
+    assert change.kind == "number"
+    assert "120.00" in " ".join(change.removed)
+
+
+def test_a_quote_must_stay_word_for_word() -> None:
+    assert kinds('It said "disk full" twice.', 'It said "disk is full" twice.') == ["quote"]
+    assert kinds('It said "disk full" twice.', 'Twice it said "Disk full".') == []
+
+
+def test_a_short_label_is_a_fact_as_a_whole() -> None:
+    assert kinds("billing", "outage") == ["text"]
+    assert kinds("Acme Pulse", "acme pulse.") == []
+
+
+# -- as a rule: the default for text, literals exact ---------------------------------------
+
+
+class Drafted(BaseModel):
+    body: str
+    queue: Literal["billing", "bug"]
+    tone: Annotated[str, drift.similar(0.9)] = "friendly"
+
+
+def changes(golden: Any, current: Any, **defaults: Any) -> list[tuple[str, str, bool]]:
+    found = compare_output(golden, current, DriftPolicy(Drafted, PolicyDefaults(**defaults)))
+    return [(change.path, change.rule, change.tolerated) for change in found]
+
+
+def test_facts_is_the_default_rule_of_free_text_and_literals_stay_exact() -> None:
+    golden = {"body": "Your refund was approved.", "queue": "billing"}
+
+    assert changes(golden, {"body": "We approved your refund.", "queue": "bug"}) == [
+        ("body", "facts()", True),
+        ("queue", "exact", False),
+    ]
+    assert changes(golden, {"body": "Your refund was not approved.", "queue": "billing"}) == [
+        ("body", "facts()", False)
+    ]
+
+
+def test_the_score_of_a_facts_change_names_the_differing_facts() -> None:
+    policy = DriftPolicy(Drafted, PolicyDefaults())
+    (change,) = compare_output(
+        {"body": "Reply within 24 hours.", "queue": "bug"},
+        {"body": "Reply within 48 hours.", "queue": "bug"},
+        policy,
+    )
+
+    assert change.score == 'number -"24 hours" +"48 hours"'
+
+
+# -- through the gate, as a user sees it -------------------------------------------------------
+
+
+def test_the_gate_fails_a_meaning_flip_and_tolerates_a_paraphrase(project: Project) -> None:
+    write_one_step(project, "str")
+
+    flipped = record_then_rerecord(
+        project, reply({"value": "Refund approved."}), reply({"value": "Refund not approved."})
+    )
+
+    flipped.assert_outcomes(failed=1)
+    flipped.stdout.fnmatch_lines(
+        [
+            f"drift from the golden run ({ONE_STEP_NODE}):",
+            "  step label — model: the model answered the same request differently",
+            '    value: "Refund approved." -> "Refund not approved."  '
+            '[[]facts(), negation +"not"; DRIFT[]]',
+        ]
+    )
+
+    shutil.rmtree(project.cassettes)
+    reworded = record_then_rerecord(
+        project,
+        reply({"value": "We will reply within 24 hours."}),
+        reply({"value": "Expect our answer in one day."}),
+    )
+    reworded.assert_outcomes(passed=1)
+    reworded.stdout.re_match_lines([r"^label +1 +1 +1 +0 +0$"])
