@@ -359,3 +359,25 @@ def test_the_gate_passes_when_nothing_changed(project: Project) -> None:
     result.stdout.re_match_lines([r"^label +1 +1 +0 +0 +0$"])
     result.stdout.no_fnmatch_line("*drift from the golden run*")
     assert ONE_STEP_NODE not in result.stdout.str()
+
+
+def test_a_prompt_change_that_also_changed_the_inputs_says_both() -> None:
+    golden = RecordedRun(
+        test="t",
+        steps=[
+            GoldenStep(step="extract", prompts={"extract": "a1"}, inputs={"t": "x"}, output="A"),
+            GoldenStep(step="classify", prompts={"classify": "c1"}, inputs={"p": "A"}, output=1),
+        ],
+    )
+    run = Run(case_id="T-1", test_id="t")
+    run.begin_call("extract", None, {"t": "x"}, {"extract": "a2"}).output = "B"
+    run.begin_call("classify", None, {"p": "B"}, {"classify": "c2"}).output = 2
+
+    verdict = judge_case(golden, run)
+
+    assert verdict is not None
+    extract, classify = verdict.steps
+    assert (extract.cause, extract.also) == ("prompt", [])
+    assert (classify.cause, classify.also) == ("prompt", ["propagated"])
+    assert classify.detail == "classify changed c1 -> c2; its inputs changed too (from extract)"
+    assert classify.to_json()["also"] == ["propagated"]
