@@ -101,6 +101,12 @@ CORPUS: tuple[TextPair, ...] = (
         "Expect the replacement to arrive in two business days.",
         "Expect the replacement to arrive in ten business days.",
     ),
+    TextPair(
+        "meaning",
+        "number",
+        "The replacement ships in 2-3 days.",
+        "The replacement ships in 5-7 days.",
+    ),
     # -- dates and times --------------------------------------------------------------
     TextPair(
         "meaning",
@@ -311,6 +317,18 @@ CORPUS: tuple[TextPair, ...] = (
         "You can follow the incident on https://status.acme.test/pulse.",
     ),
     TextPair("paraphrase", "paraphrase", "billing", "Billing."),
+    TextPair(
+        "paraphrase",
+        "paraphrase",
+        "Don't hesitate to contact us if the problem comes back.",
+        "Feel free to reach out if the problem returns.",
+    ),
+    TextPair(
+        "paraphrase",
+        "paraphrase",
+        "The replacement ships in two to three days.",
+        "Expect the replacement to ship within 2-3 days.",
+    ),
     TextPair(
         "paraphrase",
         "paraphrase",

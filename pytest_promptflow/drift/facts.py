@@ -59,7 +59,8 @@ _NEGATION_WORDS = frozenset(
 # Phrases that contain a negation word but deny nothing.
 _NOT_NEGATIONS = re.compile(
     r"\b(?:not\s+only|no\s+(?:later|more|less|sooner|fewer)\s+than|no\s+doubt|"
-    r"nothing\s+but|no\s+problem|no\s+worries|neither\s+\w+\s+nor)\b",
+    r"nothing\s+but|no\s+problem|no\s+worries|neither\s+\w+\s+nor|"
+    r"(?:don't|do\s+not|never)\s+hesitate|(?:don't|not\s+to|no\s+need\s+to)\s+worry)\b",
     re.IGNORECASE,
 )
 _NO_LONGER = re.compile(r"\bno\s+longer\b", re.IGNORECASE)
@@ -271,16 +272,19 @@ _SENTENCE_BREAK = re.compile(r"(?<=[.!?:;])\s+|\n+")
 @dataclass(frozen=True)
 class NumberFact:
     value: Decimal
+    """In the unit's base: seconds for a duration."""
     unit: str | None
     """``USD``, ``s`` (a duration in seconds), ``%``, ``month``..., or None."""
     text: str
     context: frozenset[str]
     """The content words around the number: what it qualifies."""
+    written: Decimal
+    """The number as written, before a duration became seconds."""
 
     def compatible(self, other: NumberFact) -> bool:
-        return self.value == other.value and (
-            self.unit == other.unit or self.unit is None or other.unit is None
-        )
+        if self.unit is None or other.unit is None:
+            return self.written == other.written
+        return self.unit == other.unit and self.value == other.value
 
 
 @dataclass
@@ -454,7 +458,10 @@ def _numbers(text: str, facts: Facts) -> None:
             if value is None:
                 continue
             following = lowered[index + 1] if index + 1 < len(lowered) else ""
-            known_unit = _unit_at(lowered, index + 1)[0] is not None
+            known_unit = (
+                _unit_at(lowered, index + 1)[0] is not None
+                or _unit_at(lowered, _range_end(text, tokens, lowered, index))[0] is not None
+            )
             plural_noun = following.endswith("s") and following not in _STOPWORDS
             if not known_unit and not (value != 1 and plural_noun):
                 continue
@@ -466,23 +473,52 @@ def _numbers(text: str, facts: Facts) -> None:
                 continue
         else:
             continue
+        written = value
         if unit is None:
             unit, factor, unit_words = _unit_at(lowered, index + 1)
             if unit is not None:
                 shown = " ".join([shown, *(tokens[index + 1 + k][0] for k in range(unit_words))])
-                if factor is not None:
-                    value *= factor
-        if tokens and index + 1 < len(tokens) and lowered[index + 1] == "%" and unit is None:
-            unit = "%"
+            else:
+                # The first number of a range takes the unit of the second: "2-3 days".
+                unit, factor, _ = _unit_at(lowered, _range_end(text, tokens, lowered, index))
+            if factor is not None:
+                value *= factor
         facts.numbers.append(
-            NumberFact(value.normalize(), unit, shown.strip(), _context(lowered, index))
+            NumberFact(
+                value.normalize(),
+                unit,
+                shown.strip(),
+                _context(lowered, index),
+                written.normalize(),
+            )
         )
+
+
+_RANGE_DASHES = "-\u2013"
+
+
+def _range_end(text: str, tokens: list[tuple[str, int, int]], words: list[str], index: int) -> int:
+    """Where the unit of a range that starts at ``index`` would be: after ``two to three``,
+    ``2 or 3``, ``2-3``; past the end when the number starts no range."""
+    following = index + 1
+    if following < len(words) and words[following] in ("to", "or", "and"):
+        following += 1
+    elif not (
+        following < len(tokens)
+        and text[tokens[index][2] : tokens[following][1]].strip() in _RANGE_DASHES
+    ):
+        return len(words)
+    if following < len(words) and (words[following][0].isdigit() or _number_word(words[following])):
+        return following + 1
+    return len(words)
 
 
 def _is_part_of_identifier(text: str, start: int, end: int) -> bool:
     """Digits inside ``T-1001``, ``KB-0042``, ``v2.3.1`` or ``2024-03-05`` belong to a code."""
     before = text[start - 1] if start else " "
     after = text[end] if end < len(text) else " "
+    if before in _RANGE_DASHES and start >= 2 and text[start - 2].isdigit():
+        return False  # the end of a range, "2-3"
     if before in "-_#/" or before.isalpha():
         return True
     return (
