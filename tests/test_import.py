@@ -37,6 +37,27 @@ def test_importing_the_runtime_does_not_import_pytest() -> None:
     assert completed.returncode == 0, completed.stderr
 
 
+def test_importing_the_runtime_or_the_plugin_imports_no_rapidfuzz_or_deepdiff() -> None:
+    # Both are slow to import and only needed once a step output differs from its
+    # golden value; every pytest session loads the plugin, most never compare text.
+    completed = run_python(
+        """
+        import sys
+
+        import pytest_promptflow
+        from pytest_promptflow import drift
+        import pytest_promptflow.plugin
+
+        assert drift.similar(0.8).threshold == 0.8
+        slow = ("rapidfuzz", "deepdiff")
+        heavy = sorted(name for name in sys.modules if name.split(".")[0] in slow)
+        assert heavy == [], heavy
+        """
+    )
+
+    assert completed.returncode == 0, completed.stderr
+
+
 def test_using_the_runtime_does_not_import_pytest() -> None:
     # Application code defines prompts and steps and calls them, in and out of a run.
     completed = run_python(
