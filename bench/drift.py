@@ -282,7 +282,7 @@ SUMMARY_ROW = re.compile(r"^(\w+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*$")
 
 
 def run_pytest(folder: Path, *args: str) -> Outcome:
-    seconds, output = timed_pytest(folder, *args)
+    timing, output = timed_pytest(folder, *args)
     compared, tolerated = {}, {}
     section = re.split(r"^=+ promptflow =+$", output, maxsplit=1, flags=re.M)[-1]
     for line in section.splitlines():
@@ -290,7 +290,7 @@ def run_pytest(folder: Path, *args: str) -> Outcome:
         if row is not None and row.group(1) in STEPS:
             compared[row.group(1)] = int(row.group(3))
             tolerated[row.group(1)] = int(row.group(4))
-    return Outcome(seconds, compared, tolerated)
+    return Outcome(timing.seconds, compared, tolerated)
 
 
 def empty_golden_values(folder: Path) -> int:

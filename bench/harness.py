@@ -1,7 +1,9 @@
 """What the benchmarks share: a generated project's timing plugin and a timed pytest run.
 
 Times cover the run of the tests (from the end of collection to the end of the
-session), so interpreter start-up and imports weigh on no side.
+session), so interpreter start-up and imports weigh on no side: the wall-clock time,
+and the CPU time of the pytest process, which other jobs on the machine disturb less.
+The plugin also notes the process's peak resident memory.
 """
 
 from __future__ import annotations
@@ -10,22 +12,45 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 from werkzeug import Request, Response
 
 TIMER_PLUGIN = """
-import json, time
+import json, resource, time
 
 def pytest_collection_finish(session):
-    session.config._bench_started = time.perf_counter()
+    session.config._bench_started = (time.perf_counter(), time.process_time())
 
 def pytest_sessionfinish(session):
     started = getattr(session.config, "_bench_started", None)
     if started is not None:
+        wall, cpu = started
         with open("elapsed.json", "w") as stream:
-            json.dump({"seconds": time.perf_counter() - started}, stream)
+            json.dump(
+                {
+                    "seconds": time.perf_counter() - wall,
+                    "cpu_seconds": time.process_time() - cpu,
+                    "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                },
+                stream,
+            )
 """
+
+
+@dataclass(frozen=True)
+class Timing:
+    """One pytest run of a generated project, start-up excluded."""
+
+    seconds: float
+    """Wall-clock time of the tests."""
+    cpu_seconds: float
+    """CPU time the pytest process spent running the tests."""
+    peak_rss_mib: float
+    """Peak resident memory of the pytest process, start-up included."""
 
 
 def client_fixture(base_url: str) -> str:
@@ -60,9 +85,12 @@ def chat_completion(request: Request, content: str) -> Response:
     return Response(json.dumps(completion), content_type="application/json")
 
 
-def timed_pytest(folder: Path, *args: str) -> tuple[float, str]:
-    """Run pytest in ``folder``; the seconds its tests took, and what it printed."""
-    environment = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+def timed_pytest(
+    folder: Path, *args: str, environment: Mapping[str, str] = MappingProxyType({})
+) -> tuple[Timing, str]:
+    """Run pytest in ``folder`` (with ``environment`` added to this process's); how long
+    its tests took, and what it printed."""
+    environment = {**os.environ, **environment, "PYTHONDONTWRITEBYTECODE": "1"}
     environment.pop("CI", None)
     completed = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", *args],
@@ -74,7 +102,13 @@ def timed_pytest(folder: Path, *args: str) -> tuple[float, str]:
     )
     if completed.returncode != 0:
         raise SystemExit(
-            f"pytest exited with {completed.returncode} in {folder}:\n{completed.stdout[-3000:]}"
+            f"pytest exited with {completed.returncode} in {folder}:\n"
+            f"{completed.stdout[-3000:]}{completed.stderr[-3000:]}"
         )
-    seconds: float = json.loads((folder / "elapsed.json").read_text())["seconds"]
-    return seconds, completed.stdout
+    elapsed = json.loads((folder / "elapsed.json").read_text())
+    timing = Timing(
+        seconds=elapsed["seconds"],
+        cpu_seconds=elapsed["cpu_seconds"],
+        peak_rss_mib=elapsed["peak_rss_kib"] / 1024,
+    )
+    return timing, completed.stdout

@@ -1,12 +1,23 @@
-"""Replay speed: pytest-promptflow against pytest-recording + vcrpy, side by side.
+"""Replay speed: pytest-promptflow, pytest-recording + vcrpy and the in-memory floor.
 
-Both replay the same interactions, recorded once from a local OpenAI-compatible server,
-through the real openai SDK, with the server stopped. pytest-recording is configured as
-an LLM suite needs it: YAML cassettes, matching on method, scheme, host, port, path,
-query and body, one cassette per test. Times cover the run of the tests (setup, call
-and teardown of every test), not interpreter start-up, so imports weigh on neither.
+All three answer the same requests of the real openai SDK, recorded once from a local
+OpenAI-compatible server, with the server stopped:
 
-    python bench/replay.py [--repeats 5] [--json results.json]
+- pytest-promptflow: one recorded run per case, replayed through the plugin;
+- pytest-recording + vcrpy, configured as an LLM suite needs it: YAML cassettes,
+  matching on method, scheme, host, port, path, query and body, one cassette per test;
+  it is skipped above 1,000 calls per cassette, where its time grows with the square
+  of the cassette's size;
+- the floor: the same SDK on an ``httpx2.MockTransport`` that answers each request
+  body from a dict loaded before the tests start, with no cassette layer at all. What
+  pytest-promptflow costs beyond it is the price of recording and replaying.
+
+Times are the CPU time of the pytest process while it runs the tests (setup, call and
+teardown of every test), not interpreter start-up or collection; runs of the three
+sides alternate, and the median of each side is kept. Peak memory is the pytest
+process's peak resident set, start-up included.
+
+    python bench/replay.py [--repeats 5] [--scenario 200x5 ...] [--json results.json]
 """
 
 from __future__ import annotations
@@ -16,90 +27,159 @@ import json
 import logging
 import statistics
 import tempfile
-import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import TIMER_PLUGIN, chat_completion, client_fixture, timed_pytest
+from harness import TIMER_PLUGIN, Timing, chat_completion, client_fixture, timed_pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-PORT = 8761
-BASE_URL = f"http://127.0.0.1:{PORT}/v1"
+RECORDING_LIMIT = 1000
+"""Calls per cassette above which pytest-recording is not measured."""
 
-
-CLIENT_FIXTURE = client_fixture(BASE_URL)
-
-OURS_TEST = """
-import pytest
-from pytest_promptflow import Prompt, step
-
-ASK = Prompt.from_string(
-    "Ticket {{{{ case }}}}, question {{{{ number }}}}: which product is the customer "
-    "writing about, how urgent is it, and what should support do next?",
-    name="ask",
+ASK_TEXT = """
+ASK_TEXT = (
+    "Ticket {{ case }}, question {{ number }}: which product is the customer "
+    "writing about, how urgent is it, and what should support do next?"
 )
+"""
 
-@step(prompt=ASK)
-def ask(case: int, number: int, client) -> str:
+ASK_CALL = """
     reply = client.chat.completions.create(
         model="gpt-4o-mini",
         temperature=0,
-        messages=[{{"role": "user", "content": ASK.render(case=case, number=number)}}],
+        messages=[{"role": "user", "content": ASK.render(case=case, number=number)}],
     )
     return reply.choices[0].message.content
+"""
 
-@pytest.mark.promptflow
-@pytest.mark.parametrize("case", range({cases}))
+SUITE = """
+@pytest.mark.parametrize("case", range(CASES))
 def test_case(case, client):
-    for number in range({calls}):
+    for number in range(CALLS):
         assert ask(case, number, client).startswith("Answer")
 """
 
-BASELINE_TEST = """
+PROMPTFLOW_TEST = (
+    """
 import pytest
-from jinja2 import Template
+from pytest_promptflow import Prompt, step
+"""
+    + ASK_TEXT
+    + """
+ASK = Prompt.from_string(ASK_TEXT, name="ask")
 
-ASK = Template(
-    "Ticket {{{{ case }}}}, question {{{{ number }}}}: which product is the customer "
-    "writing about, how urgent is it, and what should support do next?"
+@step(prompt=ASK)
+def ask(case: int, number: int, client) -> str:"""
+    + ASK_CALL
+    + "\n@pytest.mark.promptflow"
+    + SUITE
 )
 
-def ask(case, number, client):
-    reply = client.chat.completions.create(
-        model="gpt-4o-mini",
-        temperature=0,
-        messages=[{{"role": "user", "content": ASK.render(case=case, number=number)}}],
-    )
-    return reply.choices[0].message.content
+PLAIN_ASK = (
+    """
+import pytest
+from jinja2 import Template
+"""
+    + ASK_TEXT
+    + """
+ASK = Template(ASK_TEXT)
 
+def ask(case, number, client):"""
+    + ASK_CALL
+)
+
+RECORDING_TEST = (
+    PLAIN_ASK
+    + """
 @pytest.fixture(scope="module")
 def vcr_config():
-    return {{
+    return {
         "match_on": ["method", "scheme", "host", "port", "path", "query", "body"],
         "filter_headers": ["authorization"],
         "decode_compressed_response": True,
-    }}
+    }
 
-@pytest.mark.vcr
-@pytest.mark.parametrize("case", range({cases}))
-def test_case(case, client):
-    for number in range({calls}):
-        assert ask(case, number, client).startswith("Answer")
+@pytest.mark.vcr"""
+    + SUITE
+)
+
+FLOOR_TEST = PLAIN_ASK + SUITE
+
+FLOOR_CLIENT = """
+import json
+import os
+
+import httpx2
+import openai
+import pytest
+
+RESPONSES = "responses.json"
+RECORDING = os.environ.get("FLOOR_RECORD") == "1"
+# Request body -> response body, read before the tests start.
+TABLE: dict[bytes, bytes] = {}
+if not RECORDING:
+    with open(RESPONSES, encoding="utf-8") as stream:
+        TABLE = {k.encode(): v.encode() for k, v in json.load(stream).items()}
+HEADERS = {"content-type": "application/json"}
+
+
+def answer(request):
+    return httpx2.Response(200, headers=HEADERS, content=TABLE[request.content])
+
+
+class Recorder(httpx2.BaseTransport):
+    def __init__(self):
+        self.inner = httpx2.HTTPTransport()
+
+    def handle_request(self, request):
+        response = self.inner.handle_request(request)
+        body = response.read()
+        TABLE[request.content] = body
+        return httpx2.Response(response.status_code, headers=HEADERS, content=body)
+
+
+def pytest_unconfigure(config):
+    if RECORDING:
+        with open(RESPONSES, "w", encoding="utf-8") as stream:
+            json.dump({k.decode(): v.decode() for k, v in TABLE.items()}, stream)
+
+
+@pytest.fixture(scope="session")
+def client():
+    transport = Recorder() if RECORDING else httpx2.MockTransport(answer)
+    return openai.OpenAI(
+        base_url="BASE_URL",
+        api_key="sk-bench-0000000000000000",
+        max_retries=0,
+        http_client=httpx2.Client(transport=transport),
+    )
 """
 
 
 @dataclass(frozen=True)
 class Scenario:
+    key: str
     name: str
     cases: int
     calls: int
 
+    @property
+    def with_recording(self) -> bool:
+        return self.calls <= RECORDING_LIMIT
+
 
 SCENARIOS = (
-    Scenario("200 cases x 5 calls, one cassette per case", cases=200, calls=5),
-    Scenario("1 case x 1000 calls, one large cassette", cases=1, calls=1000),
+    Scenario("200x5", "200 cases x 5 calls", cases=200, calls=5),
+    Scenario("2000x5", "2,000 cases x 5 calls", cases=2000, calls=5),
+    Scenario("1x1000", "1 case x 1,000 calls", cases=1, calls=1000),
+    Scenario("1x10000", "1 case x 10,000 calls", cases=1, calls=10000),
 )
+
+PROMPTFLOW_PLUGINS = ("-p", "no:recording")
+RECORDING_PLUGINS = ("-p", "no:promptflow")
+FLOOR_PLUGINS = ("-p", "no:promptflow", "-p", "no:recording")
 
 
 def completion(request: Request) -> Response:
@@ -107,75 +187,123 @@ def completion(request: Request) -> Response:
     return chat_completion(request, f"Answer to: {question[:48]}")
 
 
-def write_project(folder: Path, test_source: str) -> None:
+def write_project(folder: Path, conftest: str, test_source: str, scenario: Scenario) -> None:
     folder.mkdir(parents=True)
-    (folder / "conftest.py").write_text(CLIENT_FIXTURE + TIMER_PLUGIN)
-    (folder / "test_suite.py").write_text(textwrap.dedent(test_source))
+    (folder / "conftest.py").write_text(conftest + TIMER_PLUGIN)
+    suite = test_source.replace("CASES", str(scenario.cases)).replace("CALLS", str(scenario.calls))
+    (folder / "test_suite.py").write_text(suite)
     (folder / "pytest.ini").write_text("[pytest]\n")
 
 
-def run_pytest(folder: Path, *args: str) -> float:
-    return timed_pytest(folder, *args)[0]
+@dataclass
+class Side:
+    """One of the three ways to answer the suite's requests, and its measured runs."""
 
+    folder: Path
+    replay_args: tuple[str, ...]
+    runs: list[Timing]
 
-OURS_PLUGINS = ("-p", "no:recording")
-BASELINE_PLUGINS = ("-p", "no:promptflow")
+    def run(self) -> None:
+        self.runs.append(timed_pytest(self.folder, *self.replay_args)[0])
+
+    @property
+    def cpu_s(self) -> float:
+        return statistics.median(run.cpu_seconds for run in self.runs)
+
+    @property
+    def rss_mib(self) -> float:
+        return statistics.median(run.peak_rss_mib for run in self.runs)
 
 
 def measure(scenario: Scenario, workdir: Path, repeats: int) -> dict[str, object]:
-    ours = workdir / "ours"
-    baseline = workdir / "baseline"
-    write_project(ours, OURS_TEST.format(cases=scenario.cases, calls=scenario.calls))
-    write_project(baseline, BASELINE_TEST.format(cases=scenario.cases, calls=scenario.calls))
-
-    server = HTTPServer(host="127.0.0.1", port=PORT)
+    server = HTTPServer(host="127.0.0.1", port=0)
     server.expect_request("/v1/chat/completions", method="POST").respond_with_handler(completion)
     server.start()
+    base_url = f"http://127.0.0.1:{server.port}/v1"
+    sides = {
+        "promptflow": Side(workdir / "promptflow", PROMPTFLOW_PLUGINS, []),
+        "floor": Side(workdir / "floor", FLOOR_PLUGINS, []),
+    }
+    write_project(sides["promptflow"].folder, client_fixture(base_url), PROMPTFLOW_TEST, scenario)
+    write_project(
+        sides["floor"].folder, FLOOR_CLIENT.replace("BASE_URL", base_url), FLOOR_TEST, scenario
+    )
+    if scenario.with_recording:
+        sides["recording"] = Side(
+            workdir / "recording", (*RECORDING_PLUGINS, "--record-mode=none"), []
+        )
+        write_project(sides["recording"].folder, client_fixture(base_url), RECORDING_TEST, scenario)
     try:
-        run_pytest(ours, *OURS_PLUGINS, "--promptflow-record=all")
-        run_pytest(baseline, *BASELINE_PLUGINS, "--record-mode=all")
+        timed_pytest(sides["promptflow"].folder, *PROMPTFLOW_PLUGINS, "--promptflow-record=all")
+        timed_pytest(sides["floor"].folder, *FLOOR_PLUGINS, environment={"FLOOR_RECORD": "1"})
+        if "recording" in sides:
+            timed_pytest(sides["recording"].folder, *RECORDING_PLUGINS, "--record-mode=all")
     finally:
         server.clear()
         server.stop()
 
-    ours_times, baseline_times = [], []
     for _ in range(repeats):
-        ours_times.append(run_pytest(ours, *OURS_PLUGINS))
-        baseline_times.append(run_pytest(baseline, *BASELINE_PLUGINS, "--record-mode=none"))
-    ours_s = statistics.median(ours_times)
-    baseline_s = statistics.median(baseline_times)
+        for side in sides.values():
+            side.run()
+    promptflow_s = sides["promptflow"].cpu_s
+    floor_s = sides["floor"].cpu_s
+    recording_s = sides["recording"].cpu_s if "recording" in sides else None
     return {
         "name": scenario.name,
+        "cases": scenario.cases,
         "interactions_per_cassette": scenario.calls,
-        "ours_s": round(ours_s, 4),
-        "baseline_s": round(baseline_s, 4),
-        "speedup": round(baseline_s / ours_s, 2),
+        "promptflow_s": round(promptflow_s, 4),
+        "recording_s": None if recording_s is None else round(recording_s, 4),
+        "floor_s": round(floor_s, 4),
+        "speedup": None if recording_s is None else round(recording_s / promptflow_s, 2),
+        "floor_ratio": round(promptflow_s / floor_s, 3),
+        "promptflow_rss_mib": round(sides["promptflow"].rss_mib, 1),
+        "floor_rss_mib": round(sides["floor"].rss_mib, 1),
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=3, help="runs per tool (median kept)")
-    parser.add_argument("--json", type=Path, help="also write the results to this file")
-    arguments = parser.parse_args()
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-
-    results = []
-    with tempfile.TemporaryDirectory(prefix="promptflow-bench-") as temporary:
-        for position, scenario in enumerate(SCENARIOS):
-            results.append(measure(scenario, Path(temporary) / str(position), arguments.repeats))
-
+def print_table(results: Sequence[dict[str, object]], repeats: int) -> None:
+    print(f"CPU seconds of the tests, median of {repeats} runs; peak RSS in MiB")
     header = (
-        f"{'scenario':<44} {'calls/cassette':>14} {'promptflow s':>13} {'vcrpy s':>9} "
-        f"{'speedup':>8}"
+        f"{'scenario':<22} {'promptflow s':>12} {'recording s':>12} {'floor s':>8} "
+        f"{'speedup':>8} {'floor ratio':>11} {'promptflow MiB':>14} {'floor MiB':>10}"
     )
     print(header)
     print("-" * len(header))
     for row in results:
+        recording = row["recording_s"]
+        speedup = row["speedup"]
         print(
-            f"{row['name']:<44} {row['interactions_per_cassette']:>14} "
-            f"{row['ours_s']:>13.3f} {row['baseline_s']:>9.3f} {row['speedup']:>7.1f}x"
+            f"{row['name']:<22} {row['promptflow_s']:>12.3f} "
+            f"{'skipped' if recording is None else f'{recording:.3f}':>12} "
+            f"{row['floor_s']:>8.3f} "
+            f"{'-' if speedup is None else f'{speedup:.1f}x':>8} "
+            f"{row['floor_ratio']:>10.2f}x {row['promptflow_rss_mib']:>14.1f} "
+            f"{row['floor_rss_mib']:>10.1f}"
         )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=5, help="runs per side (median kept)")
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        choices=[scenario.key for scenario in SCENARIOS],
+        help="measure only this scenario (repeatable; all four by default)",
+    )
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
+    arguments = parser.parse_args()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    chosen = [s for s in SCENARIOS if not arguments.scenario or s.key in arguments.scenario]
+
+    results = []
+    with tempfile.TemporaryDirectory(prefix="promptflow-bench-") as temporary:
+        for scenario in chosen:
+            folder = Path(temporary) / scenario.key
+            results.append(measure(scenario, folder, arguments.repeats))
+
+    print_table(results, arguments.repeats)
     if arguments.json is not None:
         arguments.json.write_text(json.dumps({"scenarios": results}, indent=2) + "\n")
 
