@@ -63,9 +63,15 @@ recorder_key = pytest.StashKey["CaseRecorder"]()
 passed_key = pytest.StashKey[bool]()
 interception_key = pytest.StashKey["HttpInterception"]()
 expected_runs_key = pytest.StashKey[dict[Path, set[Path]]]()
+run_path_key = pytest.StashKey[Path]()
+uses_promptflow_key = pytest.StashKey[bool]()
+TEST_HOOKS = "promptflow-test-hooks"
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    # Registered right after this module, so their order among other plugins' hooks is
+    # the module's; unregistered after collection when no test uses promptflow.
+    pluginmanager.register(PromptflowTestHooks(), TEST_HOOKS)
     group = parser.getgroup("promptflow", "pytest-promptflow: LLM prompt chains")
     group.addoption(
         RECORD_OPTION,
@@ -229,29 +235,32 @@ def _require_fixture(metafunc: pytest.Metafunc, marker: str, fixture: str) -> No
         )
 
 
+PROMPTFLOW_MARKERS = frozenset({CASES_MARKER, STEP_MARKER, TEST_MARKER})
+PROMPTFLOW_FIXTURES = frozenset({CASE_FIXTURE, RUN_FIXTURE, STEP_FIXTURE})
+
+
 def _is_promptflow_test(item: pytest.Item) -> bool:
     fixtures = getattr(item, "fixturenames", ())
-    return (
-        any(
-            item.get_closest_marker(m) is not None for m in (CASES_MARKER, STEP_MARKER, TEST_MARKER)
-        )
-        or CASE_FIXTURE in fixtures
-        or RUN_FIXTURE in fixtures
-        or STEP_FIXTURE in fixtures
+    return any(name in PROMPTFLOW_FIXTURES for name in fixtures) or any(
+        marker.name in PROMPTFLOW_MARKERS for marker in item.iter_markers()
     )
 
 
 def _recorded_run_path(item: pytest.Item) -> Path:
-    config = item.config
-    callspec = getattr(item, "callspec", None)
-    cls = getattr(item, "cls", None)
-    test_name = getattr(item, "originalname", item.name)
-    return recorded_run_path(
-        config.rootpath / config.getini(INI_CASSETTE_DIR),
-        item.path.relative_to(config.rootpath),
-        f"{cls.__name__}.{test_name}" if cls is not None else test_name,
-        callspec.id if callspec is not None else None,
-    )
+    """The file of the item's recorded run, worked out once per item."""
+    path = item.stash.get(run_path_key, None)
+    if path is None:
+        config = item.config
+        callspec = getattr(item, "callspec", None)
+        cls = getattr(item, "cls", None)
+        test_name = getattr(item, "originalname", item.name)
+        path = item.stash[run_path_key] = recorded_run_path(
+            config.rootpath / config.getini(INI_CASSETTE_DIR),
+            item.path.relative_to(config.rootpath),
+            f"{cls.__name__}.{test_name}" if cls is not None else test_name,
+            callspec.id if callspec is not None else None,
+        )
+    return path
 
 
 def _recorder_for(item: pytest.Item) -> CaseRecorder:
@@ -294,62 +303,89 @@ def _interception(config: pytest.Config) -> HttpInterception:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Before -k and -m deselect anything: every recorded run a collected module still has.
     expected = config.stash[expected_runs_key]
+    any_promptflow = False
     for item in items:
-        if _is_promptflow_test(item):
+        uses_promptflow = item.stash[uses_promptflow_key] = _is_promptflow_test(item)
+        any_promptflow |= uses_promptflow
+        if uses_promptflow:
             path = _recorded_run_path(item)
             module_folder = (
                 path.parent if getattr(item, "callspec", None) is None else path.parent.parent
             )
             expected.setdefault(module_folder, set()).add(path)
+    if not any_promptflow and config.pluginmanager.has_plugin(TEST_HOOKS):
+        # Tests that do not use promptflow then run without any hook of ours around them.
+        config.pluginmanager.unregister(name=TEST_HOOKS)
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
-    if _is_promptflow_test(item):
-        recorder = _recorder_for(item)
-        problem: str | None = None
-        try:
-            recorder.start(_interception(item.config))
-        except PromptflowError as error:
-            problem = str(error)
-        if problem is not None:
-            pytest.fail(f"{item.nodeid}: {problem}", pytrace=False)
-        item.stash[recorder_key] = recorder
-    elif interception_key in item.config.stash:
-        # Tests that do not use promptflow talk to the network unpatched.
-        item.config.stash[interception_key].close()
-    return (yield)
+class PromptflowTestHooks:
+    """The hooks around each test: start and stop its recorder, fail it on a miss or on
+    drift. Kept only in sessions that collected a promptflow test."""
 
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    try:
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, None, None]:
+        uses_promptflow = item.stash.get(uses_promptflow_key, None)
+        if uses_promptflow is None:  # an item made after collection, by another plugin
+            uses_promptflow = _is_promptflow_test(item)
+        if uses_promptflow:
+            recorder = _recorder_for(item)
+            problem: str | None = None
+            try:
+                recorder.start(_interception(item.config))
+            except PromptflowError as error:
+                problem = str(error)
+            if problem is not None:
+                pytest.fail(f"{item.nodeid}: {problem}", pytrace=False)
+            item.stash[recorder_key] = recorder
+        elif interception_key in item.config.stash:
+            # Tests that do not use promptflow talk to the network unpatched.
+            item.config.stash[interception_key].close()
         return (yield)
-    except Exception:
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
+        try:
+            return (yield)
+        except Exception:
+            recorder = item.stash.get(recorder_key, None)
+            if recorder is None or not recorder.misses:
+                raise
+            misses = "\n\n".join(recorder.misses)
+        # The miss says what matters; the traceback through the SDK would not, and is slow.
+        pytest.fail(misses, pytrace=False)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
         recorder = item.stash.get(recorder_key, None)
-        if recorder is None or not recorder.misses:
-            raise
-        misses = "\n\n".join(recorder.misses)
-    # The miss says what matters; the traceback through the SDK would not, and is slow.
-    pytest.fail(misses, pytrace=False)
+        if recorder is not None and report.when == "call":
+            if not recorder.misses:
+                _gate(item, report, recorder)
+            if recorder.misses:
+                # Even when the test's code (or a judge) caught the miss, the test fails on it.
+                report.outcome = "failed"
+                report.longrepr = "\n\n".join(recorder.misses)
+            item.stash[passed_key] = report.passed
+        return report
 
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    report = yield
-    recorder = item.stash.get(recorder_key, None)
-    if recorder is not None and report.when == "call":
-        if not recorder.misses:
-            _gate(item, report, recorder)
-        if recorder.misses:
-            # Even when the test's code (or a judge) caught the miss, the test fails on it.
-            report.outcome = "failed"
-            report.longrepr = "\n\n".join(recorder.misses)
-    if report.when == "call":
-        item.stash[passed_key] = report.passed
-    return report
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, None, None]:
+        try:
+            return (yield)
+        finally:
+            recorder = item.stash.get(recorder_key, None)
+            if recorder is not None:
+                del item.stash[recorder_key]
+                item.config.stash[tally_key].add_calls(recorder.run.calls)
+                problem: str | None = None
+                try:
+                    recorder.stop(passed=item.stash.get(passed_key, False))
+                except PromptflowError as error:
+                    problem = str(error)
+                if problem is not None:
+                    pytest.fail(f"{item.nodeid}: {problem}", pytrace=False)
 
 
 def _gate(item: pytest.Item, report: pytest.TestReport, recorder: CaseRecorder) -> None:
@@ -376,24 +412,6 @@ def _gate(item: pytest.Item, report: pytest.TestReport, recorder: CaseRecorder) 
         report.longrepr = message
     else:
         report.sections.append(("promptflow drift", message))
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
-    try:
-        return (yield)
-    finally:
-        recorder = item.stash.get(recorder_key, None)
-        if recorder is not None:
-            del item.stash[recorder_key]
-            item.config.stash[tally_key].add_calls(recorder.run.calls)
-            problem: str | None = None
-            try:
-                recorder.stop(passed=item.stash.get(passed_key, False))
-            except PromptflowError as error:
-                problem = str(error)
-            if problem is not None:
-                pytest.fail(f"{item.nodeid}: {problem}", pytrace=False)
 
 
 @pytest.fixture

@@ -163,3 +163,49 @@ def test_a_project_runs_with_the_plugin_from_a_fresh_process(pytester: pytest.Py
 
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*promptflow-*", "*= promptflow =*"])
+
+
+HOOKS_PROBE = """
+def pytest_collection_finish(session):
+    kept = session.config.pluginmanager.has_plugin("promptflow-test-hooks")
+    print(f"per-test hooks kept: {kept}")
+"""
+
+
+def test_a_session_without_promptflow_tests_runs_no_per_test_hook(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(HOOKS_PROBE)
+    pytester.makepyfile(test_plain="def test_plain():\n    assert True\n")
+
+    result = pytester.runpytest("-s")
+
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["per-test hooks kept: False"])
+
+
+def test_a_session_with_a_promptflow_test_keeps_the_per_test_hooks(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(HOOKS_PROBE)
+    pytester.makepyfile(
+        test_mixed="""
+        from pytest_promptflow import step
+
+        @step
+        def double(n: int) -> int:
+            return n * 2
+
+        def test_plain():
+            assert True
+
+        def test_chain(chain_run):
+            assert double(21) == 42
+            assert chain_run.calls[0].output == 42
+        """
+    )
+
+    result = pytester.runpytest("-s")
+
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["per-test hooks kept: True"])
