@@ -27,7 +27,6 @@ import json
 import logging
 import statistics
 import tempfile
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -262,25 +261,23 @@ def measure(scenario: Scenario, workdir: Path, repeats: int) -> dict[str, object
     }
 
 
-def print_table(results: Sequence[dict[str, object]], repeats: int) -> None:
-    print(f"CPU seconds of the tests, median of {repeats} runs; peak RSS in MiB")
-    header = (
-        f"{'scenario':<22} {'promptflow s':>12} {'recording s':>12} {'floor s':>8} "
-        f"{'speedup':>8} {'floor ratio':>11} {'promptflow MiB':>14} {'floor MiB':>10}"
+HEADER = (
+    f"{'scenario':<22} {'promptflow s':>12} {'recording s':>12} {'floor s':>8} "
+    f"{'speedup':>8} {'floor ratio':>11} {'promptflow MiB':>14} {'floor MiB':>10}"
+)
+
+
+def row_line(row: dict[str, object]) -> str:
+    recording = row["recording_s"]
+    speedup = row["speedup"]
+    return (
+        f"{row['name']:<22} {row['promptflow_s']:>12.3f} "
+        f"{'skipped' if recording is None else f'{recording:.3f}':>12} "
+        f"{row['floor_s']:>8.3f} "
+        f"{'-' if speedup is None else f'{speedup:.1f}x':>8} "
+        f"{row['floor_ratio']:>10.2f}x {row['promptflow_rss_mib']:>14.1f} "
+        f"{row['floor_rss_mib']:>10.1f}"
     )
-    print(header)
-    print("-" * len(header))
-    for row in results:
-        recording = row["recording_s"]
-        speedup = row["speedup"]
-        print(
-            f"{row['name']:<22} {row['promptflow_s']:>12.3f} "
-            f"{'skipped' if recording is None else f'{recording:.3f}':>12} "
-            f"{row['floor_s']:>8.3f} "
-            f"{'-' if speedup is None else f'{speedup:.1f}x':>8} "
-            f"{row['floor_ratio']:>10.2f}x {row['promptflow_rss_mib']:>14.1f} "
-            f"{row['floor_rss_mib']:>10.1f}"
-        )
 
 
 def main() -> None:
@@ -297,13 +294,15 @@ def main() -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     chosen = [s for s in SCENARIOS if not arguments.scenario or s.key in arguments.scenario]
 
+    print(f"CPU seconds of the tests, median of {arguments.repeats} runs; peak RSS in MiB")
+    print(HEADER)
+    print("-" * len(HEADER), flush=True)
     results = []
     with tempfile.TemporaryDirectory(prefix="promptflow-bench-") as temporary:
         for scenario in chosen:
             folder = Path(temporary) / scenario.key
             results.append(measure(scenario, folder, arguments.repeats))
-
-    print_table(results, arguments.repeats)
+            print(row_line(results[-1]), flush=True)
     if arguments.json is not None:
         arguments.json.write_text(json.dumps({"scenarios": results}, indent=2) + "\n")
 
