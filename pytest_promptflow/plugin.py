@@ -11,6 +11,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_promptflow import isolation
+from pytest_promptflow.budget import INI_BUDGET, BudgetPolicy, budget_message
+from pytest_promptflow.budget import measure_case as measure_usage
+from pytest_promptflow.budget import parse_budget as budget_policy
 from pytest_promptflow.cases import Case, load_cases
 from pytest_promptflow.cassette.format import recorded_run_path, stale_recorded_runs
 from pytest_promptflow.cassette.modes import IGNORED_BODY_FIELDS, RecordingOptions, RecordMode
@@ -30,6 +33,7 @@ from pytest_promptflow.settings import (
     resolve_record_mode,
     without_options,
 )
+from pytest_promptflow.usage import Prices, load_prices
 
 if TYPE_CHECKING:
     from _pytest.terminal import TerminalReporter
@@ -46,6 +50,7 @@ STEP_FIXTURE = "recorded_step"
 RECORD_OPTION = "--promptflow-record"
 ACCEPT_OPTION = "--promptflow-accept"
 REPORT_OPTION = "--promptflow-report"
+USAGE_OPTION = "--promptflow-usage"
 INI_RECORD = "promptflow_record"
 INI_CASES_DIR = "promptflow_cases_dir"
 INI_CASSETTE_DIR = "promptflow_cassette_dir"
@@ -54,6 +59,8 @@ INI_SECRET_PATTERNS = "promptflow_secret_patterns"
 INI_SIMILARITY = "promptflow_similarity"
 INI_STRUCTURE = "promptflow_structure_changes"
 INI_TEXT_RULE = "promptflow_text_rule"
+INI_USAGE = "promptflow_usage"
+USAGE_TABLES = ("compact", "full")
 WORKER_OUTPUT_KEY = "promptflow_tally"
 
 tally_key = pytest.StashKey[SessionTally]()
@@ -66,6 +73,8 @@ expected_runs_key = pytest.StashKey[dict[Path, set[Path]]]()
 run_path_key = pytest.StashKey[Path]()
 uses_promptflow_key = pytest.StashKey[bool]()
 TEST_HOOKS = "promptflow-test-hooks"
+prices_key = pytest.StashKey[Prices]()
+budget_key = pytest.StashKey[BudgetPolicy]()
 
 
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
@@ -91,7 +100,13 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
         type=Path,
         default=None,
         metavar="PATH",
-        help="Write the drift and contract report to PATH (.md or .json).",
+        help="Write the drift, usage and contract report to PATH (.md, .json or .html).",
+    )
+    group.addoption(
+        USAGE_OPTION,
+        choices=USAGE_TABLES,
+        default=None,
+        help="The usage table of the terminal summary: compact (default) or full.",
     )
     parser.addini(INI_RECORD, "Record mode when the command line gives none.", default="none")
     parser.addini(
@@ -130,6 +145,15 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
         "fail (default) or tolerate: whether a field that appears or disappears is drift.",
         default="fail",
     )
+    parser.addini(
+        INI_BUDGET,
+        "Budget lines: 'tokens +20%', 'cost +10%', 'step_name: output_tokens +50'.",
+        type="linelist",
+        default=[],
+    )
+    parser.addini(
+        INI_USAGE, "The terminal summary's usage table: compact or full.", default="compact"
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -167,6 +191,11 @@ def pytest_configure(config: pytest.Config) -> None:
             config.getini(INI_STRUCTURE),
             config.getini(INI_TEXT_RULE).strip(),
         )
+        config.stash[budget_key] = budget_policy(config.getini(INI_BUDGET))
+        config.stash[prices_key] = load_prices(_pyproject(config))
+        usage_table = config.getoption(USAGE_OPTION) or config.getini(INI_USAGE).strip()
+        if usage_table not in USAGE_TABLES:
+            raise PromptflowError(f"{INI_USAGE} = {usage_table!r} must be compact or full")
     except PromptflowError as error:
         raise pytest.UsageError(str(error)) from None
     config.stash[options_key] = RecordingOptions(
@@ -175,8 +204,17 @@ def pytest_configure(config: pytest.Config) -> None:
         ignored_body_fields=tuple(config.getini(INI_IGNORED_FIELDS)),
         secret_patterns=tuple(config.getini(INI_SECRET_PATTERNS)),
     )
-    config.stash[tally_key] = SessionTally()
+    config.stash[tally_key] = SessionTally(currency=config.stash[prices_key].currency)
     config.stash[expected_runs_key] = {}
+
+
+def _pyproject(config: pytest.Config) -> Path:
+    """Where prices are declared: the ini file when it is a pyproject.toml, else the
+    rootdir's."""
+    inipath = config.inipath
+    if inipath is not None and inipath.name == "pyproject.toml":
+        return inipath
+    return config.rootpath / "pyproject.toml"
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -286,7 +324,9 @@ def _recorder_for(item: pytest.Item) -> CaseRecorder:
 def _accept_command(config: pytest.Config, *selection: str) -> str:
     """This session's command, with ``--promptflow-accept`` instead of our other options."""
     arguments = list(selection) or without_options(
-        config.invocation_params.args, (RECORD_OPTION, REPORT_OPTION), (ACCEPT_OPTION,)
+        config.invocation_params.args,
+        (RECORD_OPTION, REPORT_OPTION, USAGE_OPTION),
+        (ACCEPT_OPTION,),
     )
     return shlex.join(["pytest", *arguments, ACCEPT_OPTION])
 
@@ -389,24 +429,42 @@ class PromptflowTestHooks:
 
 
 def _gate(item: pytest.Item, report: pytest.TestReport, recorder: CaseRecorder) -> None:
-    """Fail a test whose outputs drifted beyond the policy, unless accepting."""
+    """Fail a test whose outputs drifted beyond the policy, or whose usage grew beyond its
+    budget, unless accepting."""
+    config = item.config
+    run = recorder.comparable_run()
     problem: str | None = None
     try:
-        verdict = judge_case(
-            recorder.golden, recorder.comparable_run(), item.config.stash[policy_key]
-        )
+        verdict = judge_case(recorder.golden, run, config.stash[policy_key])
     except PromptflowError as error:  # a judge without a verdict, or whose call missed
         problem = f"{item.nodeid}: {error}"
     if problem is not None:
         report.outcome = "failed"
         report.longrepr = problem
         return
-    if verdict is None:
+    usage = measure_usage(
+        recorder.golden,
+        recorder.known_interactions,
+        run,
+        recorder.consumed,
+        config.stash[prices_key],
+        config.stash[budget_key],
+    )
+    tally = config.stash[tally_key]
+    if verdict is not None:
+        tally.add_case(verdict)
+    tally.add_usage(usage)
+    if config.stash[options_key].accept:
         return
-    item.config.stash[tally_key].add_case(verdict)
-    if not verdict.drifted or item.config.stash[options_key].accept:
+    accept = _accept_command(item.config, item.nodeid)
+    messages = []
+    if verdict is not None and verdict.drifted:
+        messages.append(drift_message(verdict, accept))
+    if usage.over_budget:
+        messages.append(budget_message(usage, accept, tally.currency))
+    if not messages:
         return
-    message = drift_message(verdict, _accept_command(item.config, item.nodeid))
+    message = "\n\n".join(messages)
     if report.passed:
         report.outcome = "failed"
         report.longrepr = message
@@ -490,7 +548,8 @@ def pytest_testnodedown(node: Any, error: object) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: TerminalReporter, config: pytest.Config) -> None:
-    lines = config.stash[tally_key].summary_lines(_accept_command(config))
+    full = (config.getoption(USAGE_OPTION) or config.getini(INI_USAGE).strip()) == "full"
+    lines = config.stash[tally_key].summary_lines(_accept_command(config), full)
     if lines:
         terminalreporter.section("promptflow")
         for line in lines:

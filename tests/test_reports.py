@@ -135,8 +135,11 @@ def test_the_json_report_has_the_counts_and_every_change(drifted: Project) -> No
     replay(drifted, "--promptflow-report=drift.json").assert_outcomes(passed=2, failed=1)
 
     report = json.loads((drifted.path / "drift.json").read_text())
-    assert report["schema"] == 1
+    assert report["schema"] == 2
     assert report["drifted_cases"] == 1
+    usage = report["steps"]["classify"].pop("usage")
+    assert usage["now"]["model_calls"] == usage["golden"]["model_calls"] == 3
+    assert usage["golden_cases"] == 3
     assert report["steps"] == {
         "classify": {
             "calls": 3,

@@ -54,6 +54,13 @@ class RecordedResponse(_Strict):
     events: list[SseEvent] | None = None
 
 
+class Latency(_Strict):
+    """How long the server took when the exchange was recorded, in milliseconds."""
+
+    first_byte_ms: int
+    total_ms: int
+
+
 class Interaction(_Strict):
     """An HTTP exchange, tagged with the step that made it and that step's prompts."""
 
@@ -63,6 +70,8 @@ class Interaction(_Strict):
     prompts: dict[str, str] = {}
     request: RecordedRequest
     response: RecordedResponse
+    latency: Latency | None = None
+    """Absent from files written before latency was recorded."""
 
 
 class GoldenStep(_Strict):

@@ -22,9 +22,11 @@ import vcr.cassette
 import vcr.filters
 from vcr.request import Request as VcrRequest
 
+from pytest_promptflow.cassette import latency
 from pytest_promptflow.cassette.format import (
     GoldenStep,
     Interaction,
+    Latency,
     RecordedRequest,
     RecordedResponse,
     RecordedRun,
@@ -82,6 +84,10 @@ class CaseRecorder:
         self.scrubber = Scrubber(options.secret_patterns)
         self.misses: list[str] = []
         self.recorded: list[Interaction] = []
+        self.consumed: list[tuple[int | None, Interaction]] = []
+        """Every interaction replayed or recorded, with the index of the step call that
+        made it (None outside any step): what the usage figures are read from."""
+        self._latencies: dict[tuple[str, str], Latency] | None = None
         self.loaded: RecordedRun | None = None
         self._interactions: list[Interaction] = []
         self._own_count = 0
@@ -190,6 +196,11 @@ class CaseRecorder:
         )
 
     @property
+    def known_interactions(self) -> list[Interaction]:
+        """The recorded interactions this run could replay: its own, then its seed's."""
+        return self._interactions
+
+    @property
     def _own_interactions(self) -> list[Interaction]:
         return self._interactions[: self._own_count]
 
@@ -220,6 +231,7 @@ class CaseRecorder:
 
     def can_play(self, request: VcrRequest) -> bool:
         if self.options.mode is RecordMode.ALL:
+            latency.request_sent()
             return False
         key = self._live_key(request)
         if self._index.peek(key) is not None:
@@ -229,6 +241,7 @@ class CaseRecorder:
             message = self._miss_message(request)
             self.misses.append(message)
             raise RecordingMissingError(message)
+        latency.request_sent()
         return False
 
     def play(self, request: VcrRequest) -> VcrResponse:
@@ -236,17 +249,19 @@ class CaseRecorder:
         key = (
             pending[1] if pending is not None and pending[0] is request else self._live_key(request)
         )
-        response = self._interactions[self._index.take(key)].response
-        self._note_response(response)
-        return _vcr_response(response)
+        interaction = self._interactions[self._index.take(key)]
+        self._note_response(interaction)
+        return _vcr_response(interaction.response)
 
-    def _note_response(self, response: RecordedResponse) -> None:
+    def _note_response(self, interaction: Interaction) -> None:
         """Tell the step call that made the request which answer it got."""
         context = current_step()
-        if context is not None and context.call_index is not None:
+        index = context.call_index if context is not None else None
+        self.consumed.append((index, interaction))
+        if index is not None:
             calls = self.run.calls
-            if context.call_index < len(calls):
-                calls[context.call_index].responses.append(response_fingerprint(response))
+            if index < len(calls):
+                calls[index].responses.append(response_fingerprint(interaction.response))
 
     def record(self, request: VcrRequest, response: VcrResponse) -> None:
         context = current_step()
@@ -258,8 +273,22 @@ class CaseRecorder:
             request=self._recorded_request(request),
             response=self._recorded_response(response),
         )
+        timed = latency.response_received()
+        interaction.latency = self._recorded_latency(interaction) or timed
         self.recorded.append(interaction)
-        self._note_response(interaction.response)
+        self._note_response(interaction)
+
+    def _recorded_latency(self, interaction: Interaction) -> Latency | None:
+        """The latency already recorded for this very exchange (same request, same answer):
+        kept, so that re-recording an unchanged chain changes no byte."""
+        if self._latencies is None:
+            self._latencies = {
+                (self._key_of(i.request), response_fingerprint(i.response)): i.latency
+                for i in self._interactions
+                if i.latency is not None
+            }
+        exchange = (self._key_of(interaction.request), response_fingerprint(interaction.response))
+        return self._latencies.get(exchange)
 
     # -- conversions -------------------------------------------------------------------
 
@@ -428,6 +457,7 @@ class HttpInterception:
     def __init__(self) -> None:
         self.recorder: HttpTarget | None = None
         self._patches: contextlib.ExitStack | None = None
+        self._first_byte = latency.FirstByteProbe()
 
     @property
     def patched(self) -> bool:
@@ -435,6 +465,7 @@ class HttpInterception:
 
     def attach(self, recorder: HttpTarget) -> None:
         if self._patches is None:
+            self._first_byte.install()
             with contextlib.ExitStack() as patches:
                 patches.enter_context(_RecorderCassette.use(path="<promptflow>", interception=self))
                 self._patches = patches.pop_all()
@@ -450,6 +481,7 @@ class HttpInterception:
         if self._patches is not None:
             self._patches.close()
             self._patches = None
+        self._first_byte.uninstall()
 
 
 class _RecorderCassette(vcr.cassette.Cassette):  # type: ignore[misc]

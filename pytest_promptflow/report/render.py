@@ -12,8 +12,8 @@ from pytest_promptflow.drift.compare import FieldChange
 from pytest_promptflow.errors import PromptflowError
 from pytest_promptflow.report.summary import SessionTally
 
-REPORT_SCHEMA_VERSION = 1
-REPORT_SUFFIXES = (".md", ".json")
+REPORT_SCHEMA_VERSION = 2
+REPORT_SUFFIXES = (".md", ".json", ".html")
 MAX_VALUE_LENGTH = 120
 CONTEXT = 30
 """Characters of a string shown before the first difference."""
@@ -102,6 +102,9 @@ def markdown_report(tally: SessionTally, accept_command: str) -> str:
         if drifted
         else "No drift beyond the policy."
     )
+    over = tally.over_budget_cases
+    if over:
+        verdict += f" **{len(over)} case(s) over budget.**"
     lines = [
         "## pytest-promptflow drift report",
         "",
@@ -117,6 +120,7 @@ def markdown_report(tally: SessionTally, accept_command: str) -> str:
             f"| `{name}` | {step.calls} | {step.compared} | {step.tolerated} | "
             f"{sum(step.drift.values())} | {causes or '—'} | {step.contract_broken} |"
         )
+    lines += _markdown_usage(tally)
     by_step: dict[str, list[tuple[CaseDrift, StepDrift]]] = {}
     for case in tally.cases:
         for case_step in case.steps:
@@ -135,10 +139,27 @@ def markdown_report(tally: SessionTally, accept_command: str) -> str:
             if diff:
                 lines += ["", f"<details><summary>prompt <code>{prompt}</code> diff</summary>", ""]
                 lines += ["```diff", diff, "```", "", "</details>"]
-    if drifted:
+    if drifted or over:
         lines += ["", "Accept the new outputs as golden, once reviewed:", "", "```bash"]
         lines += [accept_command, "```"]
     return "\n".join(lines) + "\n"
+
+
+def _markdown_usage(tally: SessionTally) -> list[str]:
+    """Per step: model calls, tokens, cost and latency, golden -> now; each case over budget."""
+    rows = tally.usage_lines(full=True)[1:]
+    if not rows:
+        return []
+    lines = ["", "```text", *rows, "```"]
+    for case in tally.over_budget_cases:
+        for step in case.steps:
+            for overrun in step.over_budget:
+                lines.append(
+                    f"- **{case.case or case.test}** `{step.step}` over budget ({step.cause}): "
+                    f"{overrun.metric} {overrun.golden:g} → {overrun.now:g} "
+                    f"(budget {overrun.limit})"
+                )
+    return lines
 
 
 def _markdown_change(change: FieldChange) -> str:
@@ -156,12 +177,23 @@ def json_report(tally: SessionTally) -> str:
     document = {
         "schema": REPORT_SCHEMA_VERSION,
         "drifted_cases": len(tally.drifted_cases),
+        "over_budget_cases": len(tally.over_budget_cases),
         **tally.to_json(),
     }
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
+def render_report(suffix: str, tally: SessionTally, accept_command: str) -> str:
+    if suffix == ".md":
+        return markdown_report(tally, accept_command)
+    if suffix == ".html":
+        from pytest_promptflow.report.html import html_report
+
+        return html_report(tally, accept_command)
+    return json_report(tally)
+
+
 def write_report(path: Path, tally: SessionTally, accept_command: str) -> None:
+    """The one writer of reports, for the session and for merged shards alike."""
     check_report_path(path)
-    text = markdown_report(tally, accept_command) if path.suffix == ".md" else json_report(tally)
-    write_atomically(path, text)
+    write_atomically(path, render_report(path.suffix, tally, accept_command))

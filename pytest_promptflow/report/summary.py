@@ -6,8 +6,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pytest_promptflow.budget import CaseUsage
 from pytest_promptflow.drift.classify import CAUSES, CaseDrift
 from pytest_promptflow.trace import StepCall
+from pytest_promptflow.usage import Figures, format_cost
 
 
 @dataclass
@@ -38,10 +40,39 @@ class StepTally:
 
 
 @dataclass
+class StepUsageTally:
+    """A step's figures summed over the session's cases."""
+
+    now: Figures = field(default_factory=Figures)
+    golden: Figures = field(default_factory=Figures)
+    """Summed over the cases that have golden values."""
+    golden_cases: int = 0
+    over_budget: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "golden": self.golden.to_json(),
+            "now": self.now.to_json(),
+            "golden_cases": self.golden_cases,
+            "over_budget": self.over_budget,
+        }
+
+    def merge(self, data: Mapping[str, Any]) -> None:
+        self.now.add(Figures.from_json(data["now"]))
+        self.golden.add(Figures.from_json(data["golden"]))
+        self.golden_cases += data["golden_cases"]
+        self.over_budget += data["over_budget"]
+
+
+@dataclass
 class SessionTally:
     steps: dict[str, StepTally] = field(default_factory=dict)
     cases: list[CaseDrift] = field(default_factory=list)
     """Every case with a change, tolerated or not."""
+    usage: dict[str, StepUsageTally] = field(default_factory=dict)
+    usage_cases: list[CaseUsage] = field(default_factory=list)
+    """Every case whose figures changed from the golden ones."""
+    currency: str = ""
 
     def _step(self, name: str) -> StepTally:
         return self.steps.setdefault(name, StepTally())
@@ -63,23 +94,49 @@ class SessionTally:
         if verdict.steps:
             self.cases.append(verdict)
 
+    def add_usage(self, usage: CaseUsage) -> None:
+        for step in usage.steps:
+            self._step(step.step)
+            tally = self.usage.setdefault(step.step, StepUsageTally())
+            tally.now.add(step.now)
+            if step.golden is not None:
+                tally.golden.add(step.golden)
+                tally.golden_cases += 1
+            tally.over_budget += bool(step.over_budget)
+        if usage.changed:
+            self.usage_cases.append(usage)
+
     @property
     def drifted_cases(self) -> list[CaseDrift]:
         return [case for case in self.cases if case.drifted]
 
+    @property
+    def over_budget_cases(self) -> list[CaseUsage]:
+        return [case for case in self.usage_cases if case.over_budget]
+
     def to_json(self) -> dict[str, Any]:
+        steps = {name: tally.to_json() for name, tally in sorted(self.steps.items())}
+        for name, usage in self.usage.items():
+            steps[name]["usage"] = usage.to_json()
         return {
-            "steps": {name: tally.to_json() for name, tally in sorted(self.steps.items())},
-            "cases": [case.to_json() for case in self.cases],
+            "currency": self.currency,
+            "steps": steps,
+            "cases": [case.to_json() for case in sorted(self.cases, key=_case_order)],
+            "usage_cases": [case.to_json() for case in sorted(self.usage_cases, key=_case_order)],
         }
 
     def merge_json(self, data: Mapping[str, Any]) -> None:
         for name, counts in data["steps"].items():
             self._step(name).merge(counts)
+            if "usage" in counts:
+                self.usage.setdefault(name, StepUsageTally()).merge(counts["usage"])
         self.cases += [CaseDrift.from_json(case) for case in data["cases"]]
         self.cases.sort(key=lambda case: (case.test, case.case or ""))
+        self.usage_cases += [CaseUsage.from_json(case) for case in data.get("usage_cases", [])]
+        self.usage_cases.sort(key=lambda case: (case.test, case.case or ""))
+        self.currency = self.currency or data.get("currency", "")
 
-    def summary_lines(self, accept_command: str) -> list[str]:
+    def summary_lines(self, accept_command: str, full: bool = False) -> list[str]:
         if not self.steps:
             return []
         width = max(len("step"), *(len(name) for name in self.steps))
@@ -94,12 +151,91 @@ class SessionTally:
                 f"{name:<{width}}  {tally.calls:>5}  {tally.compared:>8}  {tally.tolerated:>9}  "
                 f"{drift:>5}  {tally.contract_broken:>15}" + (f"  ({causes})" if causes else "")
             )
+        lines += self.usage_lines(full)
         drifted = self.drifted_cases
-        if drifted:
+        over = self.over_budget_cases
+        if drifted or over:
+            what = []
+            if drifted:
+                what.append(f"{len(drifted)} case(s) drifted beyond the policy")
+            if over:
+                what.append(f"{len(over)} case(s) went over budget")
+            figures = " and figures" if over else ""
             lines += [
                 "",
-                f"{len(drifted)} case(s) drifted beyond the policy. Once reviewed, accept the "
-                "current outputs as golden with:",
+                f"{' and '.join(what)}. Once reviewed, accept the current outputs{figures} "
+                "as golden with:",
                 f"  {accept_command}",
             ]
         return lines
+
+    def usage_lines(self, full: bool = False) -> list[str]:
+        """Per step: model calls, tokens in/out, cost and latency, golden -> now."""
+        steps = {name: tally for name, tally in sorted(self.usage.items()) if tally.now.model_calls}
+        if not steps:
+            return []
+        rows = [_usage_row(name, tally, self.currency, full) for name, tally in steps.items()]
+        header = (
+            ["usage", "model calls", "tokens in", "tokens out", "cost", "first byte", "total",
+             "over budget"]
+            if full
+            else ["usage", "calls", "tokens in/out", "cost", "latency"]
+        )  # fmt: skip
+        widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+        lines = [""]
+        for row in [header, *rows]:
+            cells = [row[0].ljust(widths[0])] + [
+                c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
+            ]
+            lines.append("  ".join(cells).rstrip())
+        return lines
+
+
+def _case_order(case: CaseDrift | CaseUsage) -> tuple[str, str]:
+    return case.test, case.case or ""
+
+
+def _change(old: str, new: str) -> str:
+    return new if old == new else f"{old} -> {new}"
+
+
+def _usage_row(name: str, tally: StepUsageTally, currency: str, full: bool) -> list[str]:
+    """One step's row; golden -> now where the golden figures differ."""
+    now, golden = tally.now, tally.golden if tally.golden_cases else tally.now
+
+    def cost(figures: Figures) -> str:
+        if figures.unpriced_calls == figures.model_calls:
+            return "no price"
+        return format_cost(figures.cost, currency) + ("*" if figures.unpriced_calls else "")
+
+    def mean_ms(total: int, figures: Figures) -> str:
+        return f"{total / figures.timed_calls:.0f} ms" if figures.timed_calls else "—"
+
+    if full:
+        return [
+            name,
+            _change(str(golden.model_calls), str(now.model_calls)),
+            _change(f"{golden.input_tokens:,}", f"{now.input_tokens:,}"),
+            _change(f"{golden.output_tokens:,}", f"{now.output_tokens:,}"),
+            _change(cost(golden), cost(now)),
+            _change(mean_ms(golden.first_byte_ms, golden), mean_ms(now.first_byte_ms, now)),
+            _change(mean_ms(golden.total_ms, golden), mean_ms(now.total_ms, now)),
+            str(tally.over_budget),
+        ]
+    tokens = _change(
+        f"{golden.input_tokens:,}/{golden.output_tokens:,}",
+        f"{now.input_tokens:,}/{now.output_tokens:,}",
+    )
+    growth = (
+        f" ({(now.tokens - golden.tokens) / golden.tokens * 100:+.0f}%)"
+        if golden.tokens and now.tokens != golden.tokens
+        else ""
+    )
+    over = f"  {tally.over_budget} over budget" if tally.over_budget else ""
+    return [
+        name,
+        str(now.model_calls),
+        tokens + growth,
+        _change(cost(golden), cost(now)),
+        mean_ms(now.total_ms, now) + over,
+    ]
