@@ -1,0 +1,356 @@
+"""Usage per step: tokens from real SDK responses, cost from declared prices, latency,
+the budget gate and accept, byte-stable re-recording, -n 2 and merged shards."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from llm_fakes import Project
+
+from pytest_promptflow.cassette.format import RecordedResponse, SseEvent
+from pytest_promptflow.usage import Tokens, load_prices, read_tokens
+
+CHAIN = """
+from typing import Annotated
+
+import pytest
+from pydantic import BaseModel
+
+from endpoint import anthropic_client, openai_client
+from pytest_promptflow import Prompt, drift, step
+
+SUMMARIZE = Prompt.load("prompts/summarize.j2")
+
+
+class Ticket(BaseModel):
+    text: str
+
+
+class Summary(BaseModel):
+    text: Annotated[str, drift.ignore()]
+
+
+@step(prompt=SUMMARIZE)
+def summarize(ticket: Ticket) -> Summary:
+    reply = openai_client().chat.completions.create(
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": SUMMARIZE.render(text=ticket.text)}],
+    )
+    return Summary(text=reply.choices[0].message.content)
+
+
+@step
+def shout(summary: Summary) -> Annotated[str, drift.ignore()]:
+    stream = openai_client().chat.completions.create(
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": "Shout: " + summary.text}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    return "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+
+
+@step
+def sign(text: str) -> Annotated[str, drift.ignore()]:
+    client = anthropic_client()
+    model = {"model": "claude-haiku-4-5", "max_tokens": 50}
+    message = client.messages.create(
+        **model, messages=[{"role": "user", "content": "Sign: " + text}]
+    )
+    with client.messages.stream(
+        **model, messages=[{"role": "user", "content": "Again: " + text}]
+    ) as stream:
+        again = stream.get_final_text()
+    return message.content[0].text + again
+
+
+@pytest.mark.promptflow_cases("tickets.jsonl", model=Ticket)
+def test_chain(chain_case):
+    sign(shout(summarize(chain_case.input)))
+"""
+TICKETS = {"login": "cannot log in", "export": "export is slow", "outage": "vault is down"}
+OLD_PROMPT = "Summarize: {{ text }}"
+NEW_PROMPT = "Summarize at length: {{ text }}"
+SHORT = "{text} summarized"
+LONG = "{text} summarized at great length with every detail the customer gave us today"
+PRICES = """
+[tool.promptflow.prices]
+currency = "USD"
+"gpt-4o-mini" = { input = 0.15, output = 0.60 }
+"claude-haiku-4-5" = { input = 1.0, output = 5.0 }
+"""
+INPUT_TOKENS = 21  # what the fake OpenAI API reports per request; Anthropic's says 17
+ANTHROPIC_INPUT = 17
+
+
+def words(text: str) -> int:
+    return len(text.split())
+
+
+@pytest.fixture
+def chain(project: Project) -> Project:
+    """The three-step chain over three tickets, recorded with the short summaries."""
+    (project.path / "fixtures").mkdir()
+    (project.path / "fixtures" / "tickets.jsonl").write_text(
+        "".join(f'{{"id": "{case}", "text": "{text}"}}\n' for case, text in TICKETS.items())
+    )
+    (project.path / "prompts").mkdir()
+    (project.path / "prompts" / "summarize.j2").write_text(OLD_PROMPT)
+    (project.path / "pyproject.toml").write_text(PRICES)
+    project.pytester.makeini(
+        "[pytest]\npromptflow_budget =\n    tokens +20%\n    shout: tokens +400%\n"
+    )
+    for text in TICKETS.values():
+        project.llm.answers[OLD_PROMPT.replace("{{ text }}", text)] = SHORT.format(text=text)
+        project.llm.answers[NEW_PROMPT.replace("{{ text }}", text)] = LONG.format(text=text)
+    project.write(CHAIN)
+    project.record().assert_outcomes(passed=3)
+    project.llm.reset()
+    return project
+
+
+def expected_figures(long: bool) -> dict[str, dict[str, int]]:
+    """Tokens per step summed over the three cases, as the fake server reported them."""
+    template = LONG if long else SHORT
+    summaries = [template.format(text=text) for text in TICKETS.values()]
+    shouted = [f"reply to {'Shout: ' + s!r}, answer 1" for s in summaries]
+    signed = [
+        words(f"reply to {'Sign: ' + s!r}, answer 1")
+        + words(f"reply to {'Again: ' + s!r}, answer 1")
+        for s in shouted
+    ]
+    return {
+        "summarize": {"input": 3 * INPUT_TOKENS, "output": sum(words(s) for s in summaries)},
+        "shout": {"input": 3 * INPUT_TOKENS, "output": sum(words(s) for s in shouted)},
+        "sign": {"input": 6 * ANTHROPIC_INPUT, "output": sum(signed)},
+    }
+
+
+def report(project: Project, name: str = "report.json") -> dict[str, Any]:
+    return json.loads((project.path / name).read_text(encoding="utf-8"))
+
+
+def test_tokens_of_each_sdk_call_plain_and_streamed_and_their_cost(chain: Project) -> None:
+    with chain.llm.offline():
+        chain.run("--promptflow-report=report.json").assert_outcomes(passed=3)
+
+    steps = report(chain)["steps"]
+    for step, figures in expected_figures(long=False).items():
+        now = steps[step]["usage"]["now"]
+        assert (now["input_tokens"], now["output_tokens"]) == (figures["input"], figures["output"])
+        assert steps[step]["usage"]["golden"] == now
+    summarize = steps["summarize"]["usage"]["now"]
+    # Declared per million tokens: 0.15 in and 0.60 out for gpt-4o-mini-2024-07-18.
+    cost = (summarize["input_tokens"] * 0.15 + summarize["output_tokens"] * 0.60) / 1e6
+    assert summarize["cost"] == pytest.approx(cost, abs=1e-12)
+    sign = steps["sign"]["usage"]["now"]
+    assert sign["model_calls"] == 6
+    assert sign["unpriced_calls"] == 0
+    assert sign["cost"] == pytest.approx(
+        (sign["input_tokens"] * 1.0 + sign["output_tokens"] * 5.0) / 1e6, abs=1e-12
+    )
+    assert report(chain)["currency"] == "USD"
+
+
+def test_latency_is_recorded_per_interaction_and_summed_per_step(chain: Project) -> None:
+    recorded = chain.cassette("test_chain/test_chain/login.json")
+    for interaction in recorded["interactions"]:
+        latency = interaction["latency"]
+        assert 0 <= latency["first_byte_ms"] <= latency["total_ms"]
+    with chain.llm.offline():
+        chain.run("--promptflow-report=report.json").assert_outcomes(passed=3)
+    now = report(chain)["steps"]["shout"]["usage"]["now"]
+    assert now["timed_calls"] == 3
+    files = [chain.cassette(f"test_chain/test_chain/{case}.json") for case in TICKETS]
+    shout_total = sum(
+        i["latency"]["total_ms"] for f in files for i in f["interactions"] if i["step"] == "shout"
+    )
+    assert now["total_ms"] == shout_total
+
+
+def test_rerecording_an_unchanged_chain_keeps_every_byte(chain: Project) -> None:
+    before = chain.files()
+    chain.record().assert_outcomes(passed=3)
+
+    assert chain.files() == before
+
+
+def test_a_longer_answer_fails_the_budget_gate_until_accepted(chain: Project) -> None:
+    (chain.path / "prompts" / "summarize.j2").write_text(NEW_PROMPT)
+    result = chain.record("--promptflow-report=report.json", mode="new")
+
+    result.assert_outcomes(failed=3)
+    golden, now = expected_figures(long=False), expected_figures(long=True)
+    output = result.stdout.str()
+    assert "over budget in case login (test_chain.py::test_chain[login]):" in output
+    assert "  step summarize — prompt" in output
+    old = INPUT_TOKENS + words(SHORT.format(text=TICKETS["login"]))
+    new = INPUT_TOKENS + words(LONG.format(text=TICKETS["login"]))
+    growth = (new - old) / old * 100
+    assert f"    tokens: {old} -> {new} (+{growth:.1f}%)  [budget tokens +20%; OVER]" in output
+    assert "pytest 'test_chain.py::test_chain[login]' --promptflow-accept" in output
+    # shout's answers grew too, but within its own budget of +400%.
+    assert "step shout" not in output
+    steps = report(chain)["steps"]
+    assert steps["summarize"]["usage"]["golden"]["output_tokens"] == golden["summarize"]["output"]
+    assert steps["summarize"]["usage"]["now"]["output_tokens"] == now["summarize"]["output"]
+    assert steps["summarize"]["usage"]["over_budget"] == 3
+    assert report(chain)["over_budget_cases"] == 3
+
+    with chain.llm.offline():
+        chain.run().assert_outcomes(failed=3)  # the gate holds offline
+        chain.run("--promptflow-accept").assert_outcomes(passed=3)
+        chain.run("--promptflow-report=report.json").assert_outcomes(passed=3)
+    accepted = report(chain)["steps"]["summarize"]["usage"]
+    assert accepted["golden"] == accepted["now"]
+    assert accepted["now"]["output_tokens"] == now["summarize"]["output"]
+
+
+def test_the_terminal_summary_is_compact_and_full_on_request(chain: Project) -> None:
+    with chain.llm.offline():
+        compact = chain.run().stdout.str()
+        full = chain.run("--promptflow-usage=full").stdout.str()
+    header = compact[compact.index("usage  ") :].splitlines()[0]
+    assert header.split() == ["usage", "calls", "tokens", "in/out", "cost", "latency"]
+    figures = expected_figures(long=False)["summarize"]
+    assert f"{figures['input']}/{figures['output']}" in compact
+    assert "first byte" in full
+    assert "over budget" in full
+
+
+def test_budget_lines_that_cannot_be_read_are_a_usage_error(project: Project) -> None:
+    project.pytester.makeini("[pytest]\npromptflow_budget = tokens 20%\n")
+    project.write("def test_nothing():\n    pass\n")
+    result = project.run()
+    assert "promptflow_budget: cannot read 'tokens 20%'" in result.stderr.str()
+
+
+def test_a_price_without_input_and_output_is_refused_naming_the_file(tmp_path: Path) -> None:
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text('[tool.promptflow.prices]\n"gpt-4o" = { input = 2.5 }\n')
+    with pytest.raises(Exception, match=r'pyproject.toml: \[tool.promptflow.prices\] "gpt-4o"'):
+        load_prices(pyproject)
+
+
+def test_prices_match_a_dated_model_by_its_declared_prefix(tmp_path: Path) -> None:
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(PRICES)
+    prices = load_prices(pyproject)
+    assert prices.price_of("gpt-4o-mini-2024-07-18") == prices.price_of("gpt-4o-mini")
+    assert prices.price_of("gpt-4o") is None
+    assert prices.cost_nanos(Tokens("gpt-4o-mini-2024-07-18", 1000, 100)) == 210_000
+
+
+# -- shapes the local fake does not serve: OpenAI Responses and Google Gen AI ------------
+
+
+def response(
+    body: Any = None, events: list[tuple[str | None, Any]] | None = None
+) -> RecordedResponse:
+    return RecordedResponse(
+        status=200,
+        body=body,
+        events=[SseEvent(event=name, data=data) for name, data in events] if events else None,
+    )
+
+
+def test_openai_responses_usage_plain_and_streamed() -> None:
+    usage = {"input_tokens": 36, "output_tokens": 87, "total_tokens": 123,
+             "input_tokens_details": {"cached_tokens": 0}}  # fmt: skip
+    body = {"object": "response", "model": "gpt-4.1-2025-04-14", "usage": usage, "output": []}
+    assert read_tokens(response(body)) == Tokens("gpt-4.1-2025-04-14", 36, 87)
+    events = [
+        ("response.created", {"type": "response.created", "response": {**body, "usage": None}}),
+        ("response.output_text.delta", {"type": "response.output_text.delta", "delta": "Hi"}),
+        ("response.completed", {"type": "response.completed", "response": body}),
+    ]
+    assert read_tokens(response(events=events)) == Tokens("gpt-4.1-2025-04-14", 36, 87)
+
+
+def test_google_gen_ai_usage_metadata_plain_and_streamed() -> None:
+    def chunk(text: str, output: int) -> dict[str, Any]:
+        return {
+            "candidates": [{"content": {"parts": [{"text": text}], "role": "model"}}],
+            "modelVersion": "gemini-2.0-flash",
+            "usageMetadata": {"promptTokenCount": 9, "candidatesTokenCount": output,
+                              "thoughtsTokenCount": 4, "totalTokenCount": 13 + output},
+        }  # fmt: skip
+
+    assert read_tokens(response(chunk("Hello there", 2))) == Tokens("gemini-2.0-flash", 9, 6)
+    streamed = [(None, chunk("Hello", 1)), (None, chunk(" there", 2))]
+    assert read_tokens(response(events=streamed)) == Tokens("gemini-2.0-flash", 9, 6)
+
+
+def test_anthropic_cached_input_counts_as_input() -> None:
+    body = {"type": "message", "model": "claude-sonnet-4-5",
+            "usage": {"input_tokens": 10, "cache_read_input_tokens": 200,
+                      "cache_creation_input_tokens": 5, "output_tokens": 7}}  # fmt: skip
+    assert read_tokens(response(body)) == Tokens("claude-sonnet-4-5", 215, 7)
+
+
+def test_a_response_without_usage_reads_as_none() -> None:
+    assert read_tokens(response({"choices": []})) is None
+    stream_without_usage = [
+        (None, {"object": "chat.completion.chunk", "choices": []}),
+        (None, None),
+    ]
+    assert read_tokens(response(events=stream_without_usage)) is None
+
+
+# -- xdist and CI shards -----------------------------------------------------------------
+
+
+def merge(*arguments: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest_promptflow.report", "merge", *arguments],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_figures_under_xdist_and_from_merged_shards_equal_a_serial_run(chain: Project) -> None:
+    (chain.path / "prompts" / "summarize.j2").write_text(NEW_PROMPT)
+    chain.record(mode="new").assert_outcomes(failed=3)
+    with chain.llm.offline():
+        chain.run("--promptflow-report=serial.json").assert_outcomes(failed=3)
+        chain.run("-n", "2", "--promptflow-report=xdist.json").assert_outcomes(failed=3)
+        chain.run("-k", "login", "--promptflow-report=shard-1.json").assert_outcomes(failed=1)
+        chain.run("-k", "not login", "--promptflow-report=shard-2.json").assert_outcomes(failed=2)
+    assert report(chain, "xdist.json") == report(chain, "serial.json")
+
+    done = merge("shard-1.json", "shard-2.json", "--out", "merged.json", cwd=chain.path)
+    assert done.returncode == 0, done.stderr
+    assert report(chain, "merged.json") == report(chain, "serial.json")
+    for suffix in ("md", "html"):
+        assert (
+            merge(
+                "shard-1.json", "shard-2.json", "--out", f"merged.{suffix}", cwd=chain.path
+            ).returncode
+            == 0
+        )
+    markdown = (chain.path / "merged.md").read_text()
+    assert "3 case(s) over budget" in markdown
+    assert "`summarize` over budget (prompt)" in markdown
+
+
+def test_merging_reports_of_different_schema_versions_is_refused(chain: Project) -> None:
+    with chain.llm.offline():
+        chain.run("--promptflow-report=new.json").assert_outcomes(passed=3)
+    old = report(chain, "new.json") | {"schema": 1}
+    (chain.path / "old.json").write_text(json.dumps(old))
+
+    refused = merge("new.json", "old.json", "--out", "merged.html", cwd=chain.path)
+
+    assert refused.returncode == 2
+    assert "cannot join reports of different schema versions" in refused.stderr
+    assert "old.json has schema 1" in refused.stderr
+    assert "new.json has schema 2" in refused.stderr
+    assert not (chain.path / "merged.html").exists()
+    assert refused.stdout == ""
