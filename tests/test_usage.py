@@ -11,81 +11,19 @@ from typing import Any
 
 import pytest
 from llm_fakes import Project
+from usage_chains import (
+    ANTHROPIC_INPUT,
+    INPUT_TOKENS,
+    LONG,
+    NEW_PROMPT,
+    PRICES,
+    SHORT,
+    TICKETS,
+    record_chain,
+)
 
 from pytest_promptflow.cassette.format import RecordedResponse, SseEvent
 from pytest_promptflow.usage import Tokens, load_prices, read_tokens
-
-CHAIN = """
-from typing import Annotated
-
-import pytest
-from pydantic import BaseModel
-
-from endpoint import anthropic_client, openai_client
-from pytest_promptflow import Prompt, drift, step
-
-SUMMARIZE = Prompt.load("prompts/summarize.j2")
-
-
-class Ticket(BaseModel):
-    text: str
-
-
-class Summary(BaseModel):
-    text: Annotated[str, drift.ignore()]
-
-
-@step(prompt=SUMMARIZE)
-def summarize(ticket: Ticket) -> Summary:
-    reply = openai_client().chat.completions.create(
-        model="gpt-4o-mini",
-        messages=[{"role": "user", "content": SUMMARIZE.render(text=ticket.text)}],
-    )
-    return Summary(text=reply.choices[0].message.content)
-
-
-@step
-def shout(summary: Summary) -> Annotated[str, drift.ignore()]:
-    stream = openai_client().chat.completions.create(
-        model="gpt-4o-mini",
-        messages=[{"role": "user", "content": "Shout: " + summary.text}],
-        stream=True,
-        stream_options={"include_usage": True},
-    )
-    return "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
-
-
-@step
-def sign(text: str) -> Annotated[str, drift.ignore()]:
-    client = anthropic_client()
-    model = {"model": "claude-haiku-4-5", "max_tokens": 50}
-    message = client.messages.create(
-        **model, messages=[{"role": "user", "content": "Sign: " + text}]
-    )
-    with client.messages.stream(
-        **model, messages=[{"role": "user", "content": "Again: " + text}]
-    ) as stream:
-        again = stream.get_final_text()
-    return message.content[0].text + again
-
-
-@pytest.mark.promptflow_cases("tickets.jsonl", model=Ticket)
-def test_chain(chain_case):
-    sign(shout(summarize(chain_case.input)))
-"""
-TICKETS = {"login": "cannot log in", "export": "export is slow", "outage": "vault is down"}
-OLD_PROMPT = "Summarize: {{ text }}"
-NEW_PROMPT = "Summarize at length: {{ text }}"
-SHORT = "{text} summarized"
-LONG = "{text} summarized at great length with every detail the customer gave us today"
-PRICES = """
-[tool.promptflow.prices]
-currency = "USD"
-"gpt-4o-mini" = { input = 0.15, output = 0.60 }
-"claude-haiku-4-5" = { input = 1.0, output = 5.0 }
-"""
-INPUT_TOKENS = 21  # what the fake OpenAI API reports per request; Anthropic's says 17
-ANTHROPIC_INPUT = 17
 
 
 def words(text: str) -> int:
@@ -94,24 +32,8 @@ def words(text: str) -> int:
 
 @pytest.fixture
 def chain(project: Project) -> Project:
-    """The three-step chain over three tickets, recorded with the short summaries."""
-    (project.path / "fixtures").mkdir()
-    (project.path / "fixtures" / "tickets.jsonl").write_text(
-        "".join(f'{{"id": "{case}", "text": "{text}"}}\n' for case, text in TICKETS.items())
-    )
-    (project.path / "prompts").mkdir()
-    (project.path / "prompts" / "summarize.j2").write_text(OLD_PROMPT)
-    (project.path / "pyproject.toml").write_text(PRICES)
-    project.pytester.makeini(
-        "[pytest]\npromptflow_budget =\n    tokens +20%\n    shout: tokens +400%\n"
-    )
-    for text in TICKETS.values():
-        project.llm.answers[OLD_PROMPT.replace("{{ text }}", text)] = SHORT.format(text=text)
-        project.llm.answers[NEW_PROMPT.replace("{{ text }}", text)] = LONG.format(text=text)
-    project.write(CHAIN)
-    project.record().assert_outcomes(passed=3)
-    project.llm.reset()
-    return project
+    """The chain over three tickets, recorded with the short summaries."""
+    return record_chain(project)
 
 
 def expected_figures(long: bool) -> dict[str, dict[str, int]]:
