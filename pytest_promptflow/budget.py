@@ -9,7 +9,7 @@ budget, and fails the test like drift until the new figures are accepted as gold
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -191,16 +191,18 @@ def measure_case(
     )
     golden_steps = golden.steps if golden is not None else []
     golden_figures: dict[str, Figures] | None = None
+    unknown: set[str] = set()
     if golden_steps:
         if [(g.step, g.responses) for g in golden_steps] == [(c.step, c.responses) for c in calls]:
             # The usual replay: the same answers, so the same figures; nothing to look up.
             golden_figures = {step: figures for step, figures in now.items()}
         else:
-            golden_figures = figures_by_step(_golden_interactions(golden_steps, known), prices)
+            found, unknown = _golden_interactions(golden_steps, known)
+            golden_figures = figures_by_step(found, prices)
     usage = CaseUsage(run.test_id or (golden.test if golden else ""), run.case_id)
     for step in sorted(now.keys() | (golden_figures or {}).keys()):
         figures = StepUsage(step, now.get(step, Figures()))
-        if golden_figures is not None and step != OUTSIDE_STEPS:
+        if golden_figures is not None and step not in unknown and step != OUTSIDE_STEPS:
             figures.golden = golden_figures.get(step, Figures())
             if figures.changed:
                 figures.cause = _cause(step, golden_steps, run)
@@ -211,13 +213,20 @@ def measure_case(
 
 def _golden_interactions(
     golden_steps: Sequence[GoldenStep], known: Sequence[Interaction]
-) -> Iterable[tuple[str, Interaction]]:
+) -> tuple[list[tuple[str, Interaction]], set[str]]:
+    """The (step, interaction) pairs of the golden answers, and the steps some of whose
+    golden answers are no longer recorded (re-recorded over): their figures are unknown."""
     by_answer = {response_fingerprint(i.response): i for i in known}
+    found: list[tuple[str, Interaction]] = []
+    unknown: set[str] = set()
     for golden_step in golden_steps:
         for answer in golden_step.responses:
             interaction = by_answer.get(answer)
-            if interaction is not None:
-                yield golden_step.step, interaction
+            if interaction is None:
+                unknown.add(golden_step.step)
+            else:
+                found.append((golden_step.step, interaction))
+    return found, unknown
 
 
 def _cause(step: str, golden_steps: Sequence[GoldenStep], run: Run) -> str:

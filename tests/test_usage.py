@@ -276,3 +276,16 @@ def test_merging_reports_of_different_schema_versions_is_refused(chain: Project)
     assert "new.json has schema 2" in refused.stderr
     assert not (chain.path / "merged.html").exists()
     assert refused.stdout == ""
+
+
+def test_golden_figures_of_answers_recorded_over_are_unknown_not_zero(chain: Project) -> None:
+    chain.llm.extra_reply = " ok"  # every answer one word longer, within every budget
+    chain.record().assert_outcomes(passed=3)  # replaces the golden answers, keeps the golden
+
+    with chain.llm.offline():
+        chain.run("--promptflow-report=report.json").assert_outcomes(passed=3)
+    for step in ("summarize", "shout", "sign"):
+        usage = report(chain)["steps"][step]["usage"]
+        assert usage["golden_cases"] == 0
+        assert usage["over_budget"] == 0
+    assert report(chain)["usage_cases"] == []
