@@ -92,6 +92,10 @@ def test_the_markdown_report_has_the_table_the_changes_and_the_prompt_diff(
     replay(drifted, "--promptflow-report", "drift.md").assert_outcomes(passed=2, failed=1)
 
     report = (drifted.path / "drift.md").read_text()
+    usage = re.search(r"\n\n(\| usage \|.*?)(?=\n\n)", report, flags=re.S)
+    assert usage is not None
+    assert usage.group(1).splitlines()[2].startswith("| `classify` | 3 | 63 | ")
+    report = report.replace(usage.group(0), "")
     body, accept = report.split("\nAccept the new outputs as golden, once reviewed:\n\n")
     assert body == "\n".join(
         [

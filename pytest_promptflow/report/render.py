@@ -10,7 +10,7 @@ from pytest_promptflow.cassette.format import write_atomically
 from pytest_promptflow.drift.classify import CaseDrift, StepDrift
 from pytest_promptflow.drift.compare import FieldChange
 from pytest_promptflow.errors import PromptflowError
-from pytest_promptflow.report.summary import SessionTally
+from pytest_promptflow.report.summary import SessionTally, usage_row
 
 REPORT_SCHEMA_VERSION = 2
 REPORT_SUFFIXES = (".md", ".json", ".html")
@@ -147,10 +147,20 @@ def markdown_report(tally: SessionTally, accept_command: str) -> str:
 
 def _markdown_usage(tally: SessionTally) -> list[str]:
     """Per step: model calls, tokens, cost and latency, golden -> now; each case over budget."""
-    rows = tally.usage_lines(full=True)[1:]
+    rows = [
+        usage_row(name, step, tally.currency, full=True)
+        for name, step in sorted(tally.usage.items())
+        if step.now.model_calls
+    ]
     if not rows:
         return []
-    lines = ["", "```text", *rows, "```"]
+    lines = [
+        "",
+        "| usage | model calls | tokens in | tokens out | cost | first byte | total "
+        "| over budget |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines += ["| " + " | ".join([f"`{row[0]}`", *row[1:]]) + " |" for row in rows]
     for case in tally.over_budget_cases:
         for step in case.steps:
             for overrun in step.over_budget:

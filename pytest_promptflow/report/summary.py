@@ -174,7 +174,7 @@ class SessionTally:
         steps = {name: tally for name, tally in sorted(self.usage.items()) if tally.now.model_calls}
         if not steps:
             return []
-        rows = [_usage_row(name, tally, self.currency, full) for name, tally in steps.items()]
+        rows = [usage_row(name, tally, self.currency, full) for name, tally in steps.items()]
         header = (
             ["usage", "model calls", "tokens in", "tokens out", "cost", "first byte", "total",
              "over budget"]
@@ -199,7 +199,7 @@ def _change(old: str, new: str) -> str:
     return new if old == new else f"{old} -> {new}"
 
 
-def _usage_row(name: str, tally: StepUsageTally, currency: str, full: bool) -> list[str]:
+def usage_row(name: str, tally: StepUsageTally, currency: str, full: bool) -> list[str]:
     """One step's row; golden -> now where the golden figures differ."""
     now, golden = tally.now, tally.golden if tally.golden_cases else tally.now
 
