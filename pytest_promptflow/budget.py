@@ -25,6 +25,7 @@ from pytest_promptflow.usage import OUTSIDE_STEPS, Figures, Prices, figures_by_s
 
 METRICS = ("tokens", "input_tokens", "output_tokens", "cost")
 INI_BUDGET = "promptflow_budget"
+JUDGE = " (judge)"
 
 
 @dataclass(frozen=True)
@@ -182,10 +183,7 @@ def measure_case(
     ``consumed`` the (step call index, interaction) pairs this run replayed or recorded.
     """
     calls = run.calls
-    steps = [
-        calls[index].step if index is not None and index < len(calls) else OUTSIDE_STEPS
-        for index, _ in consumed
-    ]
+    steps = [_step_of(index, interaction, run) for index, interaction in consumed]
     now = figures_by_step(
         zip(steps, [interaction for _, interaction in consumed], strict=True), prices
     )
@@ -202,13 +200,24 @@ def measure_case(
     usage = CaseUsage(run.test_id or (golden.test if golden else ""), run.case_id)
     for step in sorted(now.keys() | (golden_figures or {}).keys()):
         figures = StepUsage(step, now.get(step, Figures()))
-        if golden_figures is not None and step not in unknown and step != OUTSIDE_STEPS:
+        judged = step not in unknown and step != OUTSIDE_STEPS and not step.endswith(JUDGE)
+        if golden_figures is not None and judged:
             figures.golden = golden_figures.get(step, Figures())
             if figures.changed:
                 figures.cause = _cause(step, golden_steps, run)
                 figures.over_budget = _overruns(figures, policy.limits_for(step))
         usage.steps.append(figures)
     return usage
+
+
+def _step_of(index: int | None, interaction: Interaction, run: Run) -> str:
+    """The step a model call is counted for: the step call that made it; a judge's calls
+    (made after the test, for a judged field) apart, as ``STEP (judge)``."""
+    if index is not None and index < len(run.calls):
+        return run.calls[index].step
+    if interaction.judge is not None and interaction.step is not None:
+        return interaction.step + JUDGE
+    return OUTSIDE_STEPS
 
 
 def _golden_interactions(
