@@ -68,7 +68,9 @@ class FirstByteProbe:
             (httpcore.ConnectionPool, "handle_request", False),
             (httpcore.AsyncConnectionPool, "handle_async_request", True),
         ]:
-            original = cls.__dict__[name]
+            original = cls.__dict__.get(name)
+            if original is None:  # another httpcore layout: first byte is then the total
+                continue
             self._originals.append((cls, name, original))
             setattr(cls, name, _async_probe(original) if asynchronous else _probe(original))
 
