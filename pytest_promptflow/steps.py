@@ -9,7 +9,9 @@ unannotated one -- is passed through untouched and never recorded.
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import functools
+import importlib
 import inspect
 import time
 import typing
@@ -95,18 +97,91 @@ class _BoundCheck:
         return doc.splitlines()[0].rstrip(".") if doc else self.name
 
 
-class _Boundary:
-    """The types of a step, resolved at its first call (annotations may be forward refs)."""
+@dataclass(frozen=True)
+class UnresolvedAnnotation:
+    """An annotation of a step that cannot be evaluated where the step is defined."""
 
-    def __init__(self, function: Callable[..., Any], step_name: str) -> None:
-        self.signature = inspect.signature(function)
+    parameter: str
+    annotation: str
+    reason: str
+
+    def problem(self, step_name: str, value: object) -> str | None:
+        """The error to raise when ``value`` shows the parameter is data, else None."""
+        if not _looks_like_data(value):
+            return None
+        where = (
+            "return annotation" if self.parameter == "return" else (f"parameter {self.parameter!r}")
+        )
+        return (
+            f"step {step_name!r}: the {where} {self.annotation!r} cannot be resolved "
+            f"({self.reason}), so its value cannot be validated or recorded. Import the "
+            "names it uses at module level (not under `if TYPE_CHECKING:`), or annotate it "
+            "with a type the module can see, such as a pydantic model, a dataclass or "
+            "dict[str, Any]"
+        )
+
+
+def _looks_like_data(value: object) -> bool:
+    """Whether a value has a JSON form: then its parameter holds data, not a client."""
+    if isinstance(value, str | int | float | bool | list | tuple | dict):
+        return True
+    return isinstance(value, pydantic.BaseModel) or (
+        dataclasses.is_dataclass(value) and not isinstance(value, type)
+    )
+
+
+def _resolve_annotations(
+    function: Callable[..., Any],
+) -> tuple[dict[str, Any], dict[str, UnresolvedAnnotation]]:
+    """The annotations of ``function``, resolved one at a time: a name that cannot be
+    resolved on one parameter (a library's private type behind a string annotation)
+    does not prevent resolving the others."""
+    target = inspect.unwrap(function)
+    raw = _raw_annotations(target)
+    resolved: dict[str, Any] = {}
+    unresolved: dict[str, UnresolvedAnnotation] = {}
+    for name, annotation in raw.items():
+        single = _SingleAnnotation(target, name, annotation)
         try:
-            hints = typing.get_type_hints(function, include_extras=True)
+            resolved[name] = typing.get_type_hints(single, include_extras=True)[name]
         except Exception as error:
-            raise PromptflowError(
-                f"step {step_name!r}: cannot resolve the annotations of "
-                f"{function.__qualname__}: {error}"
-            ) from error
+            text = annotation if isinstance(annotation, str) else repr(annotation)
+            unresolved[name] = UnresolvedAnnotation(name, text, f"{type(error).__name__}: {error}")
+    return resolved, unresolved
+
+
+def _raw_annotations(function: Callable[..., Any]) -> dict[str, Any]:
+    """The annotations as written; from Python 3.14, without evaluating them all at once."""
+    try:
+        annotationlib = importlib.import_module("annotationlib")
+    except ImportError:
+        return dict(getattr(function, "__annotations__", None) or {})
+    annotations: dict[str, Any] = annotationlib.get_annotations(
+        function, format=annotationlib.Format.FORWARDREF
+    )
+    return annotations
+
+
+class _SingleAnnotation:
+    """One annotation of a function, with the function's globals to resolve it in."""
+
+    def __init__(self, function: Callable[..., Any], name: str, annotation: Any) -> None:
+        self.__annotations__ = {name: annotation}
+        self.__globals__ = getattr(function, "__globals__", {})
+
+
+class _Boundary:
+    """The types of a step, resolved at its first call (annotations may be forward refs).
+
+    An annotation that cannot be resolved leaves its parameter unchecked until a call
+    shows what it holds: a client object passes through, data is an error that says
+    what to write instead.
+    """
+
+    def __init__(self, function: Callable[..., Any]) -> None:
+        self.signature = inspect.signature(function)
+        hints, unresolved = _resolve_annotations(function)
+        self.unresolved = unresolved
         self.inputs: dict[str, pydantic.TypeAdapter[Any]] = {}
         for name, parameter in self.signature.parameters.items():
             annotation = hints.get(name, inspect.Parameter.empty)
@@ -122,6 +197,16 @@ class _Boundary:
         self.output_annotation = hints.get("return", Any)
         self.output = _json_adapter(self.output_annotation)
         self.output_schema = schema_fingerprint(self.output) if self.output is not None else None
+
+    def unresolved_problems(self, step_name: str, values: Mapping[str, object]) -> list[str]:
+        """Errors for the unresolved annotations whose values turn out to be data."""
+        problems = []
+        for name, value in values.items():
+            unresolved = self.unresolved.get(name)
+            problem = unresolved.problem(step_name, value) if unresolved else None
+            if problem is not None:
+                problems.append(problem)
+        return problems
 
 
 class Step(Generic[P, R]):
@@ -165,7 +250,7 @@ class Step(Generic[P, R]):
     @property
     def boundary(self) -> _Boundary:
         if self._resolved is None:
-            self._resolved = _Boundary(self.function, self.name)
+            self._resolved = _Boundary(self.function)
         return self._resolved
 
     @property
@@ -220,6 +305,10 @@ class Step(Generic[P, R]):
         boundary = self.boundary
         arguments = boundary.signature.bind(*args, **kwargs)
         arguments.apply_defaults()
+        if boundary.unresolved:
+            unresolved = boundary.unresolved_problems(self.name, arguments.arguments)
+            if unresolved:
+                raise PromptflowError("\n".join(unresolved))
         problems: list[str] = []
         for name, adapter in boundary.inputs.items():
             try:
@@ -255,6 +344,10 @@ class Step(Generic[P, R]):
         if call is not None:
             call.duration_s = time.perf_counter() - started
         adapter = self.boundary.output
+        if "return" in self.boundary.unresolved:
+            unresolved = self.boundary.unresolved_problems(self.name, {"return": result})
+            if unresolved:
+                raise PromptflowError("\n".join(unresolved))
         if adapter is not None:
             try:
                 result = adapter.validate_python(result)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from llm_fakes import Project
 from pydantic import BaseModel, Field
 
 from pytest_promptflow import (
@@ -924,10 +925,111 @@ def test_generators_cannot_be_steps() -> None:
         step(tokens)
 
 
-def test_step_with_unresolvable_annotations_fails_at_first_call_naming_it() -> None:
+def test_an_unresolvable_annotation_on_data_names_the_parameter_and_the_fix() -> None:
     @step
     def classify(problem: NotDefinedAnywhere) -> str:  # type: ignore[name-defined]  # noqa: F821
         return "x"
 
-    with pytest.raises(Exception, match="step 'classify': cannot resolve the annotations"):
+    with pytest.raises(Exception, match="step 'classify': the parameter 'problem'") as caught:
         classify("x")
+    message = str(caught.value)
+    assert "'NotDefinedAnywhere' cannot be resolved" in message
+    assert "name 'NotDefinedAnywhere' is not defined" in message
+    assert "Import the names it uses at module level" in message
+
+
+def test_an_unresolvable_annotation_on_a_client_passes_it_through() -> None:
+    class Client:
+        def complete(self, text: str) -> str:
+            return text.upper()
+
+    @step
+    def shout(text: str, client: NotDefinedAnywhere) -> str:  # type: ignore[name-defined]  # noqa: F821
+        return str(client.complete(text))
+
+    run = Run()
+    with recording_run(run):
+        assert shout("hi", Client()) == "HI"
+    assert run.calls[0].inputs == {"text": "hi"}
+    assert run.calls[0].output == "HI"
+    # The other annotations are still resolved and enforced.
+    with pytest.raises(StepContractError, match="text: Input should be a valid string"):
+        shout(3, Client())
+
+
+def test_an_unresolvable_return_annotation_on_data_is_an_error() -> None:
+    @step
+    def classify(text: str) -> NotDefinedAnywhere:  # type: ignore[name-defined]  # noqa: F821
+        return {"level": 1}
+
+    with pytest.raises(Exception, match="step 'classify': the return annotation"):
+        classify("x")
+
+
+LIBRARY_WITH_A_STRING_ALIAS = """
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class BaseProvider(Generic[T]):
+    def __init__(self, client):
+        self.client = client
+
+    def ask(self, prompt):
+        reply = self.client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": prompt}]
+        )
+        return reply.choices[0].message.content
+
+
+# Like mirascope's llm.Provider: a public alias spelled as a string of a name the
+# user's module never imports.
+Provider = "BaseProvider[Any]"
+"""
+
+
+def test_a_client_annotated_with_a_library_string_alias_records_and_replays(
+    project: Project,
+) -> None:
+    project.pytester.makepyfile(provider_sdk=LIBRARY_WITH_A_STRING_ALIAS)
+    project.write(
+        """
+        from __future__ import annotations
+
+        import provider_sdk
+        import pytest
+        from pydantic import BaseModel
+
+        from endpoint import openai_client, save
+        from pytest_promptflow import Prompt, step
+
+        ASK = Prompt.from_string("Summarize: {{ text }}", name="summarize")
+
+
+        class Summary(BaseModel):
+            text: str
+
+
+        @step(prompt=ASK)
+        def summarize(text: str, llm: provider_sdk.Provider) -> Summary:
+            return Summary(text=llm.ask(ASK.render(text=text)))
+
+
+        @pytest.mark.promptflow
+        def test_summarize(chain_run):
+            summary = summarize("the comet", provider_sdk.BaseProvider(openai_client()))
+            save("summary", summary.text)
+            assert chain_run.calls[0].inputs == {"text": "the comet"}
+        """
+    )
+
+    project.record().assert_outcomes(passed=1)
+    recorded = project.results()["summary"]
+    assert "Summarize: the comet" in recorded
+    with project.llm.offline():
+        project.run().assert_outcomes(passed=1)
+    assert project.results()["summary"] == recorded
+    assert project.cassette("test_chain/test_summarize.json")["interactions"][0]["step"] == (
+        "summarize"
+    )
