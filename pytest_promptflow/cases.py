@@ -39,7 +39,11 @@ def case_id_of(data: dict[str, Any]) -> str:
 
 
 def load_cases(path: Path, model: type[pydantic.BaseModel] | None = None) -> list[Case]:
-    """Read every case of ``path``; any problem is a CaseFileError naming file and line."""
+    """Read every case of ``path``; any problem is a CaseFileError naming file and line.
+
+    The ``id`` field names the case and is not part of its input, unless ``model``
+    declares a field ``id``: then the model receives it too.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -63,11 +67,25 @@ def load_cases(path: Path, model: type[pydantic.BaseModel] | None = None) -> lis
                 f"(first at line {first_line_of[case_id]}); give each case a unique 'id'"
             )
         first_line_of[case_id] = line
-        fields = {key: value for key, value in record.items() if key != ID_FIELD}
+        fields = (
+            record
+            if _declares_id(model)
+            else {key: value for key, value in record.items() if key != ID_FIELD}
+        )
         cases.append(
             Case(case_id, _validate(path, line, case_id, fields, model), record, path, line)
         )
     return cases
+
+
+def _declares_id(model: type[pydantic.BaseModel] | None) -> bool:
+    """Whether the case model has a field named (or aliased) ``id``: then it keeps it."""
+    if model is None:
+        return False
+    return any(
+        name == ID_FIELD or field.alias == ID_FIELD or field.validation_alias == ID_FIELD
+        for name, field in model.model_fields.items()
+    )
 
 
 def _validate(

@@ -584,3 +584,67 @@ def test_cases_dir_from_pyproject(pytester: pytest.Pytester) -> None:
 
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*test_ticket[[]toml[]] PASSED*"])
+
+
+# --- the id field and the case model -----------------------------------------
+
+
+def test_a_model_that_declares_id_receives_it(pytester: pytest.Pytester) -> None:
+    write_cases(
+        pytester,
+        "tickets.jsonl",
+        '{"id": "T-1", "subject": "Login fails"}\n{"id": "T-2", "subject": "Slow page"}\n',
+    )
+    make_project(
+        pytester,
+        """
+        import pytest
+        from pydantic import BaseModel
+
+        class Ticket(BaseModel):
+            id: str
+            subject: str
+
+        @pytest.mark.promptflow_cases("tickets.jsonl", model=Ticket)
+        def test_ticket(chain_case):
+            assert chain_case.input.id == chain_case.id
+            assert chain_case.data["id"] == chain_case.id
+        """,
+    )
+
+    result = pytester.runpytest("-v")
+
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*test_ticket?T-1? PASSED*", "*test_ticket?T-2? PASSED*"])
+
+
+def test_a_model_that_aliases_id_receives_it(tmp_path: Path) -> None:
+    from pydantic import BaseModel, ConfigDict, Field
+
+    class Ticket(BaseModel):
+        model_config = ConfigDict(populate_by_name=True)
+        ticket_id: str = Field(alias="id")
+        subject: str
+
+    path = tmp_path / "tickets.jsonl"
+    path.write_text('{"id": "T-1", "subject": "Login fails"}\n', encoding="utf-8")
+
+    [case] = load_cases(path, Ticket)
+
+    assert case.input.ticket_id == "T-1"
+
+
+def test_a_model_without_id_never_sees_it_even_when_it_forbids_extras(tmp_path: Path) -> None:
+    from pydantic import BaseModel, ConfigDict
+
+    class Ticket(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        subject: str
+
+    path = tmp_path / "tickets.jsonl"
+    path.write_text('{"id": "T-1", "subject": "Login fails"}\n', encoding="utf-8")
+
+    [case] = load_cases(path, Ticket)
+
+    assert case.id == "T-1"
+    assert case.input == Ticket(subject="Login fails")
