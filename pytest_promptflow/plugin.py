@@ -21,6 +21,7 @@ from pytest_promptflow.drift.classify import judge_case
 from pytest_promptflow.drift.judging import use_judge
 from pytest_promptflow.drift.policy import DEFAULT_SIMILARITY, PolicyDefaults
 from pytest_promptflow.errors import PromptflowError
+from pytest_promptflow.report.acceptance import Acceptance
 from pytest_promptflow.report.render import check_report_path, drift_message, write_report
 from pytest_promptflow.report.summary import SessionTally
 from pytest_promptflow.settings import (
@@ -62,8 +63,10 @@ INI_TEXT_RULE = "promptflow_text_rule"
 INI_USAGE = "promptflow_usage"
 USAGE_TABLES = ("compact", "full")
 WORKER_OUTPUT_KEY = "promptflow_tally"
+WORKER_ACCEPTANCE_KEY = "promptflow_acceptance"
 
 tally_key = pytest.StashKey[SessionTally]()
+acceptance_key = pytest.StashKey[Acceptance]()
 options_key = pytest.StashKey[RecordingOptions]()
 policy_key = pytest.StashKey[PolicyDefaults]()
 recorder_key = pytest.StashKey["CaseRecorder"]()
@@ -205,6 +208,7 @@ def pytest_configure(config: pytest.Config) -> None:
         secret_patterns=tuple(config.getini(INI_SECRET_PATTERNS)),
     )
     config.stash[tally_key] = SessionTally(currency=config.stash[prices_key].currency)
+    config.stash[acceptance_key] = Acceptance()
     config.stash[expected_runs_key] = {}
 
 
@@ -419,11 +423,17 @@ class PromptflowTestHooks:
             if recorder is not None:
                 del item.stash[recorder_key]
                 item.config.stash[tally_key].add_calls(recorder.run.calls)
+                passed = item.stash.get(passed_key, False)
                 problem: str | None = None
                 try:
-                    recorder.stop(passed=item.stash.get(passed_key, False))
+                    written = recorder.stop(passed=passed)
                 except PromptflowError as error:
                     problem = str(error)
+                else:
+                    if item.config.stash[options_key].accept:
+                        item.config.stash[acceptance_key].note_test(
+                            item.nodeid, recorder.loaded, written, passed=passed
+                        )
                 if problem is not None:
                     pytest.fail(f"{item.nodeid}: {problem}", pytrace=False)
 
@@ -527,13 +537,19 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
     if interception_key in config.stash:
         config.stash[interception_key].close()
-    if config.stash[options_key].accept and not any("::" in arg for arg in config.args):
+    acceptance = config.stash[acceptance_key]
+    if config.stash[options_key].accept and any("::" in arg for arg in config.args):
+        acceptance.pruning_skipped = "tests were selected by node id"
+    elif config.stash[options_key].accept:
         # Only whole modules were collected, so a file no test of theirs owns is stale.
-        for stale in stale_recorded_runs(config.stash[expected_runs_key]):
-            stale.unlink(missing_ok=True)
+        stale = stale_recorded_runs(config.stash[expected_runs_key])
+        for path in stale:
+            path.unlink(missing_ok=True)
+        acceptance.note_deleted(stale, config.rootpath)
     worker_output: dict[str, Any] | None = getattr(config, "workeroutput", None)
     if worker_output is not None:
         worker_output[WORKER_OUTPUT_KEY] = config.stash[tally_key].to_json()
+        worker_output[WORKER_ACCEPTANCE_KEY] = acceptance.to_json()
         return
     report = config.getoption(REPORT_OPTION)
     if report is not None:
@@ -542,14 +558,23 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: object) -> None:
-    output = getattr(node, "workeroutput", {}).get(WORKER_OUTPUT_KEY)
+    worker_output = getattr(node, "workeroutput", {})
+    output = worker_output.get(WORKER_OUTPUT_KEY)
     if output:
         node.config.stash[tally_key].merge_json(output)
+    acceptance = worker_output.get(WORKER_ACCEPTANCE_KEY)
+    if acceptance:
+        node.config.stash[acceptance_key].merge_json(acceptance)
 
 
 def pytest_terminal_summary(terminalreporter: TerminalReporter, config: pytest.Config) -> None:
     full = (config.getoption(USAGE_OPTION) or config.getini(INI_USAGE).strip()) == "full"
-    lines = config.stash[tally_key].summary_lines(_accept_command(config), full)
+    accepting = config.stash[options_key].accept
+    lines = config.stash[tally_key].summary_lines(
+        None if accepting else _accept_command(config), full
+    )
+    if accepting:
+        lines = [*lines, *([""] if lines else []), *config.stash[acceptance_key].summary_lines()]
     if lines:
         terminalreporter.section("promptflow")
         for line in lines:

@@ -337,3 +337,109 @@ def test_ci_refuses_a_record_mode_from_addopts(project: Project, in_ci: None) ->
     )
     assert project.llm.requests == []
     assert not project.cassettes.exists()
+
+
+# -- what an accepting session says ----------------------------------------------------
+
+
+def summary(result: pytest.RunResult) -> str:
+    text = result.stdout.str()
+    return text[text.index("promptflow") :]
+
+
+def test_accepting_says_what_it_accepted_and_pruned_and_asks_nothing_more(
+    project: Project,
+) -> None:
+    edited(recorded(project))
+
+    with project.llm.offline():
+        result = project.run("--promptflow-accept")
+
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "accepted: new golden values for 2 case(s), steps classify (2):",
+            "  test_chain.py::test_classify[[]login[]]: classify",
+            "  test_chain.py::test_classify[[]outage[]]: classify",
+            "pruned: 2 recording(s) no longer used, from 2 recorded run(s)",
+            "Review the changed recorded runs and commit them.",
+        ]
+    )
+    assert "--promptflow-accept" not in summary(result)
+    assert "drifted beyond the policy" not in result.stdout.str()
+
+
+def test_accepting_nothing_new_says_so(project: Project) -> None:
+    recorded(project)
+
+    with project.llm.offline():
+        result = project.run("--promptflow-accept")
+
+    result.stdout.fnmatch_lines(
+        ["accepted: no golden value changed; every one was already current"]
+    )
+    assert "pruned:" not in result.stdout.str()
+
+
+def test_accepting_lists_the_recorded_runs_it_deleted(project: Project) -> None:
+    recorded(project)
+    write_project(project, tickets=("login",))
+
+    with project.llm.offline():
+        result = project.run("--promptflow-accept")
+
+    result.stdout.fnmatch_lines(
+        [
+            "deleted: 1 recorded run(s) of tests or cases that no longer exist:",
+            "  cassettes/test_chain/test_classify/outage.json",
+        ]
+    )
+
+
+def test_accepting_a_node_id_says_it_looked_for_no_removed_tests(project: Project) -> None:
+    recorded(project)
+
+    with project.llm.offline():
+        result = project.run("test_chain.py::test_classify", "--promptflow-accept")
+
+    result.stdout.fnmatch_lines(
+        ["not looked for: recorded runs of removed tests (tests were selected by node id)"]
+    )
+
+
+def test_accepting_names_the_failed_tests_it_did_not_accept(project: Project) -> None:
+    edited(recorded(project))
+    write_project(project, then="assert chain_case.id != 'login', 'wrong queue'")
+
+    with project.llm.offline():
+        result = project.run("--promptflow-accept")
+
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "accepted: new golden values for 1 case(s), steps classify (1):",
+            "  test_chain.py::test_classify[[]outage[]]: classify",
+            "not accepted: 1 test(s) failed, so their outputs were not taken; fix them first:",
+            "  test_chain.py::test_classify[[]login[]]",
+        ]
+    )
+    assert "--promptflow-accept" not in summary(result)
+
+
+def test_accepting_under_xdist_reports_what_the_workers_accepted(project: Project) -> None:
+    edited(recorded(project))
+
+    with project.llm.offline():
+        result = project.pytester.runpytest_subprocess(
+            "-p", "no:cacheprovider", "-n", "2", "--promptflow-accept"
+        )
+
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "accepted: new golden values for 2 case(s), steps classify (2):",
+            "  test_chain.py::test_classify[[]login[]]: classify",
+            "  test_chain.py::test_classify[[]outage[]]: classify",
+            "pruned: 2 recording(s) no longer used, from 2 recorded run(s)",
+        ]
+    )

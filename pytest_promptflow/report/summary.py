@@ -136,7 +136,9 @@ class SessionTally:
         self.usage_cases.sort(key=lambda case: (case.test, case.case or ""))
         self.currency = self.currency or data.get("currency", "")
 
-    def summary_lines(self, accept_command: str, full: bool = False) -> list[str]:
+    def summary_lines(self, accept_command: str | None, full: bool = False) -> list[str]:
+        """The per-step table, and the command to accept drift unless ``accept_command``
+        is None (the session is accepting already)."""
         if not self.steps:
             return []
         width = max(len("step"), *(len(name) for name in self.steps))
@@ -154,7 +156,7 @@ class SessionTally:
         lines += self.usage_lines(full)
         drifted = self.drifted_cases
         over = self.over_budget_cases
-        if drifted or over:
+        if (drifted or over) and accept_command is not None:
             what = []
             if drifted:
                 what.append(f"{len(drifted)} case(s) drifted beyond the policy")
