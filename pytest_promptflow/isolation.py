@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,6 +122,31 @@ def no_recorded_calls(step: Step[..., Any], cassette_dir: Path) -> PromptflowErr
         f"step {step.name!r} has no recorded calls under {cassette_dir}; record a test that "
         f"calls it first (pytest --promptflow-record=new). Steps with recorded calls: {known}"
     )
+
+
+def not_run_lines(waiting: Mapping[str, str], cassette_dir: Path) -> list[str]:
+    """What to say about the step tests (node id -> step name) that had no recorded call
+    to run on when a recording session started: the session may have recorded them."""
+    if not waiting:
+        return []
+    recorded = set(recorded_step_names(cassette_dir))
+    lines = [
+        f"{len(waiting)} step test(s) not run: their steps had no recorded calls when this "
+        "session started:"
+    ]
+    lines += [f"  {test} (step {step!r})" for test, step in sorted(waiting.items())]
+    ready = sorted(test for test, step in waiting.items() if step in recorded)
+    if ready:
+        lines += [
+            "This session recorded the calls they run on; run them with:",
+            "  " + shlex.join(["pytest", *ready]),
+        ]
+    for step in sorted({step for step in waiting.values() if step not in recorded}):
+        lines.append(
+            f"No test of this session recorded a call of step {step!r}: record a test that "
+            "calls it (pytest --promptflow-record=new), then run its step tests."
+        )
+    return lines
 
 
 def _with_descendants(steps: list[GoldenStep], index: int) -> list[GoldenStep]:

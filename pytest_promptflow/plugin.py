@@ -64,9 +64,11 @@ INI_USAGE = "promptflow_usage"
 USAGE_TABLES = ("compact", "full")
 WORKER_OUTPUT_KEY = "promptflow_tally"
 WORKER_ACCEPTANCE_KEY = "promptflow_acceptance"
+WORKER_WAITING_KEY = "promptflow_waiting_step_tests"
 
 tally_key = pytest.StashKey[SessionTally]()
 acceptance_key = pytest.StashKey[Acceptance]()
+waiting_step_tests_key = pytest.StashKey[dict[str, str]]()
 options_key = pytest.StashKey[RecordingOptions]()
 policy_key = pytest.StashKey[PolicyDefaults]()
 recorder_key = pytest.StashKey["CaseRecorder"]()
@@ -209,6 +211,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.stash[tally_key] = SessionTally(currency=config.stash[prices_key].currency)
     config.stash[acceptance_key] = Acceptance()
+    config.stash[waiting_step_tests_key] = {}
     config.stash[expected_runs_key] = {}
 
 
@@ -264,7 +267,10 @@ def _parametrize_over_recorded_calls(metafunc: pytest.Metafunc) -> None:
     if problem is not None:
         pytest.fail(f"{where}: {problem}", pytrace=False)
     _require_fixture(metafunc, STEP_MARKER, STEP_FIXTURE)
-    # While recording, the chain tests record the calls these tests will run next time.
+    if not calls:
+        # While recording, the chain tests record the calls these tests run next time;
+        # the summary says so.
+        metafunc.config.stash[waiting_step_tests_key][where] = step.name
     metafunc.parametrize(STEP_FIXTURE, calls, ids=isolation.call_ids(calls))
 
 
@@ -550,6 +556,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if worker_output is not None:
         worker_output[WORKER_OUTPUT_KEY] = config.stash[tally_key].to_json()
         worker_output[WORKER_ACCEPTANCE_KEY] = acceptance.to_json()
+        worker_output[WORKER_WAITING_KEY] = config.stash[waiting_step_tests_key]
         return
     report = config.getoption(REPORT_OPTION)
     if report is not None:
@@ -565,6 +572,7 @@ def pytest_testnodedown(node: Any, error: object) -> None:
     acceptance = worker_output.get(WORKER_ACCEPTANCE_KEY)
     if acceptance:
         node.config.stash[acceptance_key].merge_json(acceptance)
+    node.config.stash[waiting_step_tests_key].update(worker_output.get(WORKER_WAITING_KEY, {}))
 
 
 def pytest_terminal_summary(terminalreporter: TerminalReporter, config: pytest.Config) -> None:
@@ -575,6 +583,11 @@ def pytest_terminal_summary(terminalreporter: TerminalReporter, config: pytest.C
     )
     if accepting:
         lines = [*lines, *([""] if lines else []), *config.stash[acceptance_key].summary_lines()]
+    waiting_tests: dict[str, str] = config.stash[waiting_step_tests_key]
+    waiting = isolation.not_run_lines(
+        waiting_tests, config.rootpath / config.getini(INI_CASSETTE_DIR)
+    )
+    lines = [*lines, *([""] if lines and waiting else []), *waiting]
     if lines:
         terminalreporter.section("promptflow")
         for line in lines:

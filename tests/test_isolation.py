@@ -250,3 +250,53 @@ def test_a_step_without_recorded_calls_is_a_collection_error_in_replay(
     # While recording, the chain records them; the step's own tests run next time.
     recording = project.record(mode="new")
     recording.assert_outcomes(passed=2, skipped=1)
+    recording.stdout.fnmatch_lines(
+        [
+            "1 step test(s) not run: their steps had no recorded calls when this session started:",
+            "  test_chain.py::test_explain_alone (step 'explain')",
+            "This session recorded the calls they run on; run them with:",
+            "  pytest test_chain.py::test_explain_alone",
+        ]
+    )
+    # The command it gives runs them.
+    with llm.offline():
+        project.run("test_chain.py::test_explain_alone").assert_outcomes(passed=2)
+
+
+def test_the_first_recording_session_says_which_step_tests_it_did_not_run_under_xdist(
+    project: Project, llm: FakeLLM
+) -> None:
+    script(llm)
+    (project.path / "fixtures").mkdir()
+    (project.path / "fixtures" / "topics.jsonl").write_text(TOPICS)
+    write_chain(project)
+
+    recording = project.pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-n", "2", "--promptflow-record=new"
+    )
+
+    recording.assert_outcomes(passed=2, skipped=1)
+    recording.stdout.fnmatch_lines(
+        [
+            "1 step test(s) not run: their steps had no recorded calls when this session started:",
+            "  test_chain.py::test_explain_alone (step 'explain')",
+            "  pytest test_chain.py::test_explain_alone",
+        ]
+    )
+
+
+def test_a_step_no_test_recorded_is_named_with_what_to_do(project: Project, llm: FakeLLM) -> None:
+    script(llm)
+    (project.path / "fixtures").mkdir()
+    (project.path / "fixtures" / "topics.jsonl").write_text(TOPICS)
+    write_chain(project)
+
+    recording = project.record("-k", "alone", mode="new")
+
+    recording.stdout.fnmatch_lines(
+        [
+            "1 step test(s) not run: *",
+            "No test of this session recorded a call of step 'explain': record a test that "
+            "calls it (pytest --promptflow-record=new), then run its step tests.",
+        ]
+    )
