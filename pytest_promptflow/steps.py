@@ -8,6 +8,7 @@ unannotated one -- is passed through untouched and never recorded.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import dataclasses
 import functools
@@ -15,6 +16,7 @@ import importlib
 import inspect
 import time
 import typing
+import warnings
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,7 +29,7 @@ import pydantic_core
 from pytest_promptflow.errors import PromptflowError, StepContractError
 from pytest_promptflow.fingerprint import schema_fingerprint
 from pytest_promptflow.prompts import Prompt
-from pytest_promptflow.trace import JsonValue, StepCall, active_run
+from pytest_promptflow.trace import JsonValue, Run, StepCall, active_run
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -56,6 +58,44 @@ _current_step: contextvars.ContextVar[StepContext | None] = contextvars.ContextV
 def current_step() -> StepContext | None:
     """The innermost step executing in this context, or None."""
     return _current_step.get()
+
+
+class UntaggedRequestWarning(UserWarning):
+    """An HTTP request reached the recorder from outside any step while several steps of
+    its run were executing, so it cannot be told which step made it."""
+
+
+COPY_CONTEXT_FIX = "executor.submit(contextvars.copy_context().run, fn, *args)"
+
+
+def request_step(run: Run, *, warn: bool = True) -> StepContext | None:
+    """The step an HTTP request of ``run`` belongs to.
+
+    In the step's own context that is the current step. A thread started without the
+    context (a plain ``ThreadPoolExecutor``) has none, so its request belongs to the step
+    of ``run`` that is executing, when exactly one is (with the steps it is nested in);
+    when several are, it stays untagged and an ``UntaggedRequestWarning`` says why.
+    """
+    context = _current_step.get()
+    if context is not None:
+        return context
+    executing = list(run.executing)
+    innermost = [c for c in executing if not any(other.parent is c for other in executing)]
+    if len(innermost) == 1:
+        return innermost[0]
+    if innermost and warn:
+        names = ", ".join(sorted({repr(c.step) for c in innermost}))
+        case = f" in case {run.case_id}" if run.case_id else ""
+        warnings.warn(
+            UntaggedRequestWarning(
+                f"an HTTP request was made outside any step{case} while steps {names} were "
+                "executing at once, so it is recorded without a step and a miss cannot name "
+                "the prompt that changed. It probably comes from a thread that does not "
+                f"share the step's context: submit the work with {COPY_CONTEXT_FIX}"
+            ),
+            stacklevel=2,
+        )
+    return None
 
 
 def _json_adapter(annotation: Any) -> pydantic.TypeAdapter[Any] | None:
@@ -276,7 +316,7 @@ class Step(Generic[P, R]):
             self._fail(call, error)
             raise
         finally:
-            _current_step.reset(token)
+            self._leave(token)
         return cast(R, self._exit(call, arguments, result, started))
 
     async def _call_async(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> object:
@@ -292,7 +332,7 @@ class Step(Generic[P, R]):
             self._fail(call, error)
             raise
         finally:
-            _current_step.reset(token)
+            self._leave(token)
         return self._exit(call, arguments, result, started)
 
     def __get__(self, instance: object, owner: type | None = None) -> Any:
@@ -332,7 +372,19 @@ class Step(Generic[P, R]):
         if problems:
             self._break_contract(call, "input", problems)
         context = StepContext(self.name, self.prompt_versions, call.index if call else None, parent)
+        if run is not None:
+            run.executing.append(context)
         return call, arguments, _current_step.set(context)
+
+    @staticmethod
+    def _leave(token: contextvars.Token[StepContext | None]) -> None:
+        context = _current_step.get()
+        _current_step.reset(token)
+        run = active_run()
+        if run is not None and context is not None:
+            # list.remove is atomic: steps of the run may end in other threads meanwhile.
+            with contextlib.suppress(ValueError):
+                run.executing.remove(context)
 
     def _exit(
         self,

@@ -6,7 +6,10 @@ import contextvars
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pytest_promptflow.steps import StepContext
 
 JsonValue = Any
 """A value in its JSON form: dict, list, str, int, float, bool or None."""
@@ -42,6 +45,8 @@ class Run:
     """The source of every prompt version used, by version."""
     output_types: dict[str, Any] = field(default_factory=dict)
     """The output annotation of every step called, by step name."""
+    executing: list[StepContext] = field(default_factory=list, repr=False, compare=False)
+    """The step calls of this run that have started and not yet ended, from any thread."""
 
     def begin_call(
         self,

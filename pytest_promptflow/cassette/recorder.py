@@ -53,7 +53,7 @@ from pytest_promptflow.cassette.scrub import (
 )
 from pytest_promptflow.cassette.sse import parse_events, serialize_events
 from pytest_promptflow.errors import RecordingMissingError
-from pytest_promptflow.steps import current_step
+from pytest_promptflow.steps import request_step
 from pytest_promptflow.trace import Run, current_judge, recording_run
 
 VcrResponse = dict[str, Any]
@@ -255,7 +255,7 @@ class CaseRecorder:
 
     def _note_response(self, interaction: Interaction) -> None:
         """Tell the step call that made the request which answer it got."""
-        context = current_step()
+        context = request_step(self.run, warn=False)
         index = context.call_index if context is not None else None
         self.consumed.append((index, interaction))
         if index is not None:
@@ -264,8 +264,8 @@ class CaseRecorder:
                 calls[index].responses.append(response_fingerprint(interaction.response))
 
     def record(self, request: VcrRequest, response: VcrResponse) -> None:
-        context = current_step()
         judge = current_judge()
+        context = request_step(self.run) if judge is None else None
         interaction = Interaction(
             step=judge.step if judge is not None else context.step if context else None,
             judge=judge.field if judge is not None else None,
@@ -363,8 +363,8 @@ class CaseRecorder:
     # -- the message of a miss ---------------------------------------------------------
 
     def _miss_message(self, request: VcrRequest) -> str:
-        context = current_step()
         judge = current_judge()
+        context = request_step(self.run) if judge is None else None
         step = context.step if context is not None else None
         case = f" in case {self.case_id}" if self.case_id else ""
         if judge is not None:
