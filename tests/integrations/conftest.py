@@ -1,0 +1,51 @@
+"""The framework integrations: each records a two-step chain against a local stand-in,
+replays it with the stand-in stopped, and names the step whose prompt changed.
+
+They need the ``frameworks`` extra. Without it they are skipped with the reason, except
+in CI (the ``CI`` variable set), where a missing framework fails instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Iterator
+from types import ModuleType
+
+import pytest
+from framework_server import FrameworkServer
+from llm_fakes import Project
+
+# litellm downloads its model price map when imported unless told to use its own copy.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+
+def framework(module: str, distribution: str) -> ModuleType:
+    """``module`` imported, or this test module skipped (failed in CI) saying what to install."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        reason = (
+            f"{distribution} is not installed ({error}); install the frameworks extra: "
+            "python -m pip install -e '.[test,frameworks]'"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(f"CI runs every framework integration: {reason}", pytrace=False)
+        pytest.skip(reason, allow_module_level=True)
+
+
+@pytest.fixture
+def server() -> Iterator[FrameworkServer]:
+    stand_in = FrameworkServer()
+    try:
+        yield stand_in
+    finally:
+        stand_in.close()
+
+
+@pytest.fixture
+def project(
+    pytester: pytest.Pytester, server: FrameworkServer, monkeypatch: pytest.MonkeyPatch
+) -> Project:
+    monkeypatch.delenv("CI", raising=False)
+    return Project(pytester, server)  # type: ignore[arg-type]
