@@ -19,7 +19,7 @@ from pytest_promptflow.errors import (
     StepContractError,
 )
 from pytest_promptflow.prompts import Prompt
-from pytest_promptflow.steps import Step, StepContext, current_step, step
+from pytest_promptflow.steps import Step, StepContext, UntaggedRequestWarning, current_step, step
 from pytest_promptflow.trace import Run, StepCall, active_run, recording_run
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "StepCall",
     "StepContext",
     "StepContractError",
+    "UntaggedRequestWarning",
     "active_run",
     "current_step",
     "drift",

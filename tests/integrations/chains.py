@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
+import os
 import textwrap
+from types import ModuleType
 
+import pytest
 from framework_server import GEMINI_KEY
 from llm_fakes import Project
 
@@ -109,3 +113,17 @@ def record_replay_and_break(project: Project, framework: str, *, xdist: bool = F
         ]
     )
     assert project.files() == files
+
+
+def framework(module: str, distribution: str) -> ModuleType:
+    """``module`` imported, or this test module skipped (failed in CI) saying what to install."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        reason = (
+            f"{distribution} is not installed ({error}); install the frameworks extra: "
+            "python -m pip install -e '.[test,frameworks]'"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(f"CI runs every framework integration: {reason}", pytrace=False)
+        pytest.skip(reason, allow_module_level=True)

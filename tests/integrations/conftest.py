@@ -7,10 +7,8 @@ in CI (the ``CI`` variable set), where a missing framework fails instead.
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Iterator
-from types import ModuleType
 
 import pytest
 from framework_server import FrameworkServer
@@ -18,20 +16,6 @@ from llm_fakes import Project
 
 # litellm downloads its model price map when imported unless told to use its own copy.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-
-
-def framework(module: str, distribution: str) -> ModuleType:
-    """``module`` imported, or this test module skipped (failed in CI) saying what to install."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as error:
-        reason = (
-            f"{distribution} is not installed ({error}); install the frameworks extra: "
-            "python -m pip install -e '.[test,frameworks]'"
-        )
-        if os.environ.get("CI"):
-            pytest.fail(f"CI runs every framework integration: {reason}", pytrace=False)
-        pytest.skip(reason, allow_module_level=True)
 
 
 @pytest.fixture

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from chains import record_replay_and_break
-from conftest import framework
+from chains import framework, record_replay_and_break
 from llm_fakes import Project
 
 framework("pydantic_ai", "pydantic-ai-slim[openai]")
