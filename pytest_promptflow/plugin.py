@@ -400,7 +400,7 @@ class PromptflowTestHooks:
             recorder = item.stash.get(recorder_key, None)
             if recorder is None or not recorder.misses:
                 raise
-            misses = "\n\n".join(recorder.misses)
+            misses = _misses(recorder)
         # The miss says what matters; the traceback through the SDK would not, and is slow.
         pytest.fail(misses, pytrace=False)
 
@@ -416,7 +416,7 @@ class PromptflowTestHooks:
             if recorder.misses:
                 # Even when the test's code (or a judge) caught the miss, the test fails on it.
                 report.outcome = "failed"
-                report.longrepr = "\n\n".join(recorder.misses)
+                report.longrepr = _misses(recorder)
             item.stash[passed_key] = report.passed
         return report
 
@@ -442,6 +442,11 @@ class PromptflowTestHooks:
                         )
                 if problem is not None:
                     pytest.fail(f"{item.nodeid}: {problem}", pytrace=False)
+
+
+def _misses(recorder: CaseRecorder) -> str:
+    """Each miss once: a client that retried a request missed it again."""
+    return "\n\n".join(dict.fromkeys(recorder.misses))
 
 
 def _gate(item: pytest.Item, report: pytest.TestReport, recorder: CaseRecorder) -> None:

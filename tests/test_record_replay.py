@@ -443,3 +443,34 @@ def test_a_binary_request_body_is_recorded_and_replays(project: Project) -> None
     with project.llm.offline():
         project.run().assert_outcomes(passed=1)
     assert project.results() == recorded
+
+
+def test_a_miss_retried_by_the_sdk_is_printed_once(project: Project) -> None:
+    source = """
+        import openai
+        import pytest
+        from endpoint import BASE_URL, OPENAI_KEY
+        from pytest_promptflow import step
+
+        @step
+        def ask(text: str) -> str:
+            # The SDK's own retries: the miss reaches it as a failed connection.
+            client = openai.OpenAI(base_url=BASE_URL + "/v1", api_key=OPENAI_KEY, max_retries=1)
+            reply = client.chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": text}]
+            )
+            return reply.choices[0].message.content
+
+        @pytest.mark.promptflow
+        def test_ask():
+            ask("TEXT")
+        """
+    project.write(source.replace("TEXT", "hello"))
+    project.record().assert_outcomes(passed=1)
+    project.write(source.replace("TEXT", "hello again"))
+
+    with project.llm.offline():
+        result = project.run()
+
+    result.assert_outcomes(failed=1)
+    assert result.stdout.str().count("To record it, run:") == 1
