@@ -74,7 +74,7 @@ class SseEvent(_Strict):
 
 
 class RecordedRequest(_Strict):
-    method: str = pydantic.Field(pattern=_TOKEN.pattern)
+    method: str = pydantic.Field(pattern=f"^{_TOKEN.pattern}$")
     url: str
     headers: dict[str, list[str]] = {}
     body: Any = None
@@ -231,19 +231,22 @@ def _read_regular_file(path: Path) -> bytes | None:
             f"cassette {path} is a symbolic link; only regular files are read as recorded "
             f"runs: replace it with the file itself, or delete it"
         )
+    not_regular = (
+        f"cassette {path} is not a regular file; only regular files are read as recorded "
+        "runs: delete it"
+    )
+    if not stat.S_ISREG(status.st_mode):
+        raise CassetteError(not_regular)
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     flags |= getattr(os, "O_BINARY", 0)
     try:
         descriptor = os.open(path, flags)
     except OSError as error:
         raise CassetteError(f"cassette {path} cannot be read: {error.strerror}") from None
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):  # replaced since lstat
+        os.close(descriptor)
+        raise CassetteError(not_regular)
     with os.fdopen(descriptor, "rb") as stream:
-        status = os.fstat(stream.fileno())
-        if not stat.S_ISREG(status.st_mode):
-            raise CassetteError(
-                f"cassette {path} is not a regular file; only regular files are read as "
-                "recorded runs: delete it"
-            )
         data = stream.read(MAX_RECORDED_RUN_BYTES + 1)
     if len(data) > MAX_RECORDED_RUN_BYTES:
         raise CassetteError(
@@ -453,13 +456,16 @@ MAX_NAME_LENGTH = 80
 def _safe(name: str, *, fold_case: bool = False) -> str:
     """A file name for ``name`` that is the same file on Linux, macOS and Windows.
 
-    Unsafe characters become ``_``; then a hash of the original name is added when
-    anything was replaced, when the name is reserved on Windows (``CON``, ``nul``,
-    ``COM1``...), and with ``fold_case`` when it holds an upper-case letter, since
-    ``Comet`` and ``comet`` are one file on case-insensitive file systems.
+    Unsafe characters become ``_``, a name reserved on Windows (``CON``, ``nul.txt``,
+    ``COM1``...) gets a leading ``_``; then a hash of the original name is added when
+    anything was changed, and with ``fold_case`` when it holds an upper-case letter,
+    since ``Comet`` and ``comet`` are one file on case-insensitive file systems.
     """
     safe = _SAFE_NAME.sub("_", name).strip("._")[:MAX_NAME_LENGTH] or "_"
-    if safe != name or _RESERVED_ON_WINDOWS.fullmatch(safe) or (fold_case and safe != safe.lower()):
+    if _RESERVED_ON_WINDOWS.fullmatch(safe):
+        # Windows reserves CON even as CON.txt; no safe name starts with _ otherwise.
+        safe = "_" + safe
+    if safe != name or (fold_case and safe != safe.lower()):
         # Two ids that differ only in unsafe characters or case must not share a file.
         safe += "-" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:6]
     return safe

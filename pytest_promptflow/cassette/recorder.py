@@ -149,10 +149,9 @@ class CaseRecorder:
         document = self.scrubber.json(recorded_run_document(run), patterns=False)
         text = serialize_document(document)
         self.scrubber.check(text, f"cassette {self.path}", document)
-        if self.read_from == self.path:
-            with contextlib.suppress(OSError):
-                if self.path.read_text(encoding="utf-8") == text:
-                    return None
+        with contextlib.suppress(OSError):
+            if self.read_from.read_text(encoding="utf-8") == text:
+                return None  # unchanged, and left under the name it has
         write_atomically(self.path, text)
         if self.read_from != self.path:
             # Written under its new name first, so the recording is never lost.
