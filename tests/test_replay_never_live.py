@@ -13,6 +13,7 @@ from llm_fakes import FakeLLM, Project, _last_user_text
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+
 def failures(result: pytest.RunResult) -> str:
     """The failures section of a run's output, without its short summary."""
     return result.stdout.str().split("short test summary info")[0]

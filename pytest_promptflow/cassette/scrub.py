@@ -303,7 +303,12 @@ class Scrubber:
             if self.is_credential_name(name):
                 self._learn(value)
         redacted = [
-            (name, REDACTED if value and self.is_credential_name(name) else value)
+            (
+                name,
+                REDACTED
+                if value and self.is_credential_name(name) and not is_harmless(value)
+                else value,
+            )
             for name, value in pairs
         ]
         return self.text(urlencode(redacted) if redacted else text)
