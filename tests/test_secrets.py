@@ -392,6 +392,12 @@ def test_the_final_scan_finds_a_secret_hidden_in_base64_and_names_only_its_place
     assert "base64secret0123"[:4] not in message.replace("base64", "")
     assert hidden[:8] not in message
 
+    keyed = {"headers": {"base64secret0123": "x"}}
+    with pytest.raises(SecretLeakError) as raised:
+        scrubber.check(json.dumps(keyed), "cassette a.json", keyed)
+    assert str(raised.value).startswith("cassette a.json was not written: a key of headers ")
+    assert "secret0123" not in str(raised.value)
+
 
 def test_names_from_the_ini_file_are_credentials_too(
     pytester: pytest.Pytester, echo: EchoServer

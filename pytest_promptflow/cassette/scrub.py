@@ -346,9 +346,9 @@ class Scrubber:
             return path or "(the text)" if self._finds_secret_decoded(document) else None
         if isinstance(document, dict):
             for key, item in document.items():
-                place = f"{path}.{key}" if path else str(key)
                 if self.finds_secret(str(key)):
-                    return place
+                    return f"a key of {path}" if path else "a key"  # not the key itself
+                place = f"{path}.{key}" if path else str(key)
                 found = self.leak_in(item, place)
                 if found is not None:
                     return found
