@@ -40,7 +40,7 @@ from pytest_promptflow.settings import (
     resolve_record_mode,
     without_options,
 )
-from pytest_promptflow.steps import known_step_names
+from pytest_promptflow.steps import steps_defined_under
 from pytest_promptflow.usage import Prices, load_prices
 
 if TYPE_CHECKING:
@@ -403,7 +403,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # run without any hook of ours around them.
     if (
         not any_promptflow
-        and not known_step_names()
+        and not steps_defined_under(config.rootpath)
         and config.pluginmanager.has_plugin(TEST_HOOKS)
     ):
         config.pluginmanager.unregister(name=TEST_HOOKS)
