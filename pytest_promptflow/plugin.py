@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import time
 from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,8 +16,14 @@ from pytest_promptflow.budget import INI_BUDGET, BudgetPolicy, budget_message
 from pytest_promptflow.budget import measure_case as measure_usage
 from pytest_promptflow.budget import parse_budget as budget_policy
 from pytest_promptflow.cases import Case, load_cases
-from pytest_promptflow.cassette.format import recorded_run_path, stale_recorded_runs
+from pytest_promptflow.cassette.format import (
+    legacy_recorded_run_paths,
+    recorded_run_path,
+    remove_orphan_temporaries,
+)
 from pytest_promptflow.cassette.modes import IGNORED_BODY_FIELDS, RecordingOptions, RecordMode
+from pytest_promptflow.cassette.pruning import PruningScope
+from pytest_promptflow.cassette.scrub import Scrubber
 from pytest_promptflow.drift.classify import judge_case
 from pytest_promptflow.drift.judging import use_judge
 from pytest_promptflow.drift.policy import DEFAULT_SIMILARITY, PolicyDefaults
@@ -34,12 +41,17 @@ from pytest_promptflow.settings import (
     resolve_record_mode,
     without_options,
 )
+from pytest_promptflow.steps import steps_defined_under
 from pytest_promptflow.usage import Prices, load_prices
 
 if TYPE_CHECKING:
     from _pytest.terminal import TerminalReporter
 
-    from pytest_promptflow.cassette.recorder import CaseRecorder, HttpInterception
+    from pytest_promptflow.cassette.recorder import (
+        CaseRecorder,
+        HttpInterception,
+        StepRequestGuard,  # noqa: F401 (named by a stash key)
+    )
     from pytest_promptflow.trace import Run
 
 CASES_MARKER = "promptflow_cases"
@@ -57,6 +69,7 @@ INI_CASES_DIR = "promptflow_cases_dir"
 INI_CASSETTE_DIR = "promptflow_cassette_dir"
 INI_IGNORED_FIELDS = "promptflow_ignore_body_fields"
 INI_SECRET_PATTERNS = "promptflow_secret_patterns"
+INI_SECRET_NAMES = "promptflow_secret_names"
 INI_SIMILARITY = "promptflow_similarity"
 INI_STRUCTURE = "promptflow_structure_changes"
 INI_TEXT_RULE = "promptflow_text_rule"
@@ -65,6 +78,7 @@ USAGE_TABLES = ("compact", "full")
 WORKER_OUTPUT_KEY = "promptflow_tally"
 WORKER_ACCEPTANCE_KEY = "promptflow_acceptance"
 WORKER_WAITING_KEY = "promptflow_waiting_step_tests"
+WORKER_PRUNING_KEY = "promptflow_pruning"
 
 tally_key = pytest.StashKey[SessionTally]()
 acceptance_key = pytest.StashKey[Acceptance]()
@@ -74,8 +88,11 @@ policy_key = pytest.StashKey[PolicyDefaults]()
 recorder_key = pytest.StashKey["CaseRecorder"]()
 passed_key = pytest.StashKey[bool]()
 interception_key = pytest.StashKey["HttpInterception"]()
-expected_runs_key = pytest.StashKey[dict[Path, set[Path]]]()
-run_path_key = pytest.StashKey[Path]()
+pruning_key = pytest.StashKey[PruningScope]()
+scrubber_key = pytest.StashKey[Scrubber]()
+started_key = pytest.StashKey[float]()
+guard_key = pytest.StashKey["StepRequestGuard"]()
+run_path_key = pytest.StashKey[tuple[Path, tuple[Path, ...]]]()
 uses_promptflow_key = pytest.StashKey[bool]()
 TEST_HOOKS = "promptflow-test-hooks"
 prices_key = pytest.StashKey[Prices]()
@@ -131,6 +148,12 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     parser.addini(
         INI_SECRET_PATTERNS,
         "Extra regular expressions of secrets to redact from recorded runs.",
+        type="linelist",
+        default=[],
+    )
+    parser.addini(
+        INI_SECRET_NAMES,
+        "Extra names of headers, query parameters and body fields that hold credentials.",
         type="linelist",
         default=[],
     )
@@ -212,7 +235,21 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[tally_key] = SessionTally(currency=config.stash[prices_key].currency)
     config.stash[acceptance_key] = Acceptance()
     config.stash[waiting_step_tests_key] = {}
-    config.stash[expected_runs_key] = {}
+    config.stash[pruning_key] = PruningScope()
+    config.stash[started_key] = time.time()
+    config.stash[scrubber_key] = Scrubber(
+        config.getini(INI_SECRET_PATTERNS), config.getini(INI_SECRET_NAMES)
+    )
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    if not hasattr(config, "workerinput"):
+        # What a killed run left half-written; pytest-xdist workers start after this.
+        remove_orphan_temporaries(
+            config.rootpath / config.getini(INI_CASSETTE_DIR),
+            older_than=config.stash[started_key],
+        )
 
 
 def _pyproject(config: pytest.Config) -> Path:
@@ -294,21 +331,26 @@ def _is_promptflow_test(item: pytest.Item) -> bool:
     )
 
 
-def _recorded_run_path(item: pytest.Item) -> Path:
-    """The file of the item's recorded run, worked out once per item."""
-    path = item.stash.get(run_path_key, None)
-    if path is None:
+def _recorded_run_paths(item: pytest.Item) -> tuple[Path, tuple[Path, ...]]:
+    """The file of the item's recorded run, and where older versions named it; worked
+    out once per item."""
+    paths = item.stash.get(run_path_key, None)
+    if paths is None:
         config = item.config
         callspec = getattr(item, "callspec", None)
         cls = getattr(item, "cls", None)
         test_name = getattr(item, "originalname", item.name)
-        path = item.stash[run_path_key] = recorded_run_path(
+        where = (
             config.rootpath / config.getini(INI_CASSETTE_DIR),
             item.path.relative_to(config.rootpath),
             f"{cls.__name__}.{test_name}" if cls is not None else test_name,
             callspec.id if callspec is not None else None,
         )
-    return path
+        paths = item.stash[run_path_key] = (
+            recorded_run_path(*where),
+            legacy_recorded_run_paths(*where),
+        )
+    return paths
 
 
 def _recorder_for(item: pytest.Item) -> CaseRecorder:
@@ -321,8 +363,11 @@ def _recorder_for(item: pytest.Item) -> CaseRecorder:
         case_id, seed = alone.case, alone.seed
     else:
         case_id, seed = (case.id if isinstance(case, Case) else None), None
+    path, legacy = _recorded_run_paths(item)
     return CaseRecorder(
-        _recorded_run_path(item),
+        path,
+        legacy_paths=legacy,
+        scrubber=item.config.stash[scrubber_key],
         test_id=item.nodeid,
         case_id=case_id,
         options=item.config.stash[options_key],
@@ -352,20 +397,35 @@ def _interception(config: pytest.Config) -> HttpInterception:
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Before -k and -m deselect anything: every recorded run a collected module still has.
-    expected = config.stash[expected_runs_key]
+    scope = config.stash[pruning_key]
+    scope.collected = len(items)
     any_promptflow = False
     for item in items:
         uses_promptflow = item.stash[uses_promptflow_key] = _is_promptflow_test(item)
         any_promptflow |= uses_promptflow
         if uses_promptflow:
-            path = _recorded_run_path(item)
+            path, legacy = _recorded_run_paths(item)
             module_folder = (
                 path.parent if getattr(item, "callspec", None) is None else path.parent.parent
             )
-            expected.setdefault(module_folder, set()).add(path)
-    if not any_promptflow and config.pluginmanager.has_plugin(TEST_HOOKS):
-        # Tests that do not use promptflow then run without any hook of ours around them.
+            scope.own(module_folder, [path, *legacy])
+    # With no step defined, no test can call one: tests that do not use promptflow then
+    # run without any hook of ours around them.
+    if (
+        not any_promptflow
+        and not steps_defined_under(config.rootpath)
+        and config.pluginmanager.has_plugin(TEST_HOOKS)
+    ):
         config.pluginmanager.unregister(name=TEST_HOOKS)
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    if items:
+        items[0].config.stash[pruning_key].deselected += len(items)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    session.config.stash[pruning_key].selected = len(session.items)
 
 
 class PromptflowTestHooks:
@@ -387,9 +447,13 @@ class PromptflowTestHooks:
             if problem is not None:
                 pytest.fail(f"{item.nodeid}: {problem}", pytrace=False)
             item.stash[recorder_key] = recorder
-        elif interception_key in item.config.stash:
-            # Tests that do not use promptflow talk to the network unpatched.
-            item.config.stash[interception_key].close()
+        else:
+            # A step called here would reach the network unrecorded: the guard refuses it.
+            from pytest_promptflow.cassette.recorder import StepRequestGuard
+
+            guard = StepRequestGuard(item.nodeid, item.config.stash[scrubber_key])
+            _interception(item.config).attach(guard)
+            item.stash[guard_key] = guard
         return (yield)
 
     @pytest.hookimpl(wrapper=True)
@@ -397,10 +461,9 @@ class PromptflowTestHooks:
         try:
             return (yield)
         except Exception:
-            recorder = item.stash.get(recorder_key, None)
-            if recorder is None or not recorder.misses:
+            if not _misses(item):
                 raise
-            misses = _misses(recorder)
+            misses = "\n\n".join(_misses(item))
         # The miss says what matters; the traceback through the SDK would not, and is slow.
         pytest.fail(misses, pytrace=False)
 
@@ -410,21 +473,32 @@ class PromptflowTestHooks:
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
         recorder = item.stash.get(recorder_key, None)
-        if recorder is not None and report.when == "call":
-            if not recorder.misses:
-                _gate(item, report, recorder)
-            if recorder.misses:
-                # Even when the test's code (or a judge) caught the miss, the test fails on it.
-                report.outcome = "failed"
-                report.longrepr = _misses(recorder)
-            item.stash[passed_key] = report.passed
+        if recorder is not None and report.when == "call" and not recorder.misses:
+            _gate(item, report, recorder)
+        if report.when == "call" and _misses(item):
+            # Even when the test's code (or a judge) caught the miss, the test fails on it.
+            report.outcome = "failed"
+            report.longrepr = "\n\n".join(_misses(item))
+        if report.failed:
+            # A failed setup, call or teardown: the recorded run is not overwritten.
+            item.stash[passed_key] = False
+        elif report.when == "call":
+            item.stash.setdefault(passed_key, True)
+        _scrub_report(item.config.stash[scrubber_key], report)
         return report
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, None, None]:
+        torn_down = False
         try:
-            return (yield)
+            result = yield
+            torn_down = True
+            return result
         finally:
+            guard = item.stash.get(guard_key, None)
+            if guard is not None:
+                del item.stash[guard_key]
+                item.config.stash[interception_key].detach(guard)
             recorder = item.stash.get(recorder_key, None)
             if recorder is not None:
                 del item.stash[recorder_key]
@@ -432,7 +506,8 @@ class PromptflowTestHooks:
                 passed = item.stash.get(passed_key, False)
                 problem: str | None = None
                 try:
-                    written = recorder.stop(passed=passed)
+                    # A fixture whose teardown failed fails the test: nothing is overwritten.
+                    written = recorder.stop(passed=torn_down and passed)
                 except PromptflowError as error:
                     problem = str(error)
                 else:
@@ -444,9 +519,24 @@ class PromptflowTestHooks:
                     pytest.fail(f"{item.nodeid}: {problem}", pytrace=False)
 
 
-def _misses(recorder: CaseRecorder) -> str:
-    """Each miss once: a client that retried a request missed it again."""
-    return "\n\n".join(dict.fromkeys(recorder.misses))
+def _misses(item: pytest.Item) -> list[str]:
+    """Each miss of the test once: a client that retried a request missed it again."""
+    recorder = item.stash.get(recorder_key, None)
+    guard = item.stash.get(guard_key, None)
+    misses = recorder.misses if recorder is not None else guard.misses if guard else []
+    return list(dict.fromkeys(misses))
+
+
+def _scrub_report(scrubber: Scrubber, report: pytest.TestReport) -> None:
+    """Keep learned credentials out of failure messages, and so out of junit XML too."""
+    if report.failed and report.longrepr is not None:
+        text = str(report.longrepr)
+        if scrubber.finds_secret(text):
+            report.longrepr = scrubber.text(text)
+    report.sections = [
+        (title, scrubber.text(content) if scrubber.finds_secret(content) else content)
+        for title, content in report.sections
+    ]
 
 
 def _gate(item: pytest.Item, report: pytest.TestReport, recorder: CaseRecorder) -> None:
@@ -549,23 +639,25 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if interception_key in config.stash:
         config.stash[interception_key].close()
     acceptance = config.stash[acceptance_key]
-    if config.stash[options_key].accept and any("::" in arg for arg in config.args):
-        acceptance.pruning_skipped = "tests were selected by node id"
-    elif config.stash[options_key].accept:
-        # Only whole modules were collected, so a file no test of theirs owns is stale.
-        stale = stale_recorded_runs(config.stash[expected_runs_key])
-        for path in stale:
-            path.unlink(missing_ok=True)
-        acceptance.note_deleted(stale, config.rootpath)
+    scope = config.stash[pruning_key]
+    if config.stash[options_key].accept:
+        # Only when the session saw every test of its modules; the summary says otherwise.
+        acceptance.note_deleted(scope.prune(vars(config.option), config.args), config.rootpath)
     worker_output: dict[str, Any] | None = getattr(config, "workeroutput", None)
     if worker_output is not None:
         worker_output[WORKER_OUTPUT_KEY] = config.stash[tally_key].to_json()
         worker_output[WORKER_ACCEPTANCE_KEY] = acceptance.to_json()
         worker_output[WORKER_WAITING_KEY] = config.stash[waiting_step_tests_key]
+        worker_output[WORKER_PRUNING_KEY] = scope.to_json()
         return
     report = config.getoption(REPORT_OPTION)
     if report is not None:
-        write_report(report, config.stash[tally_key], _accept_command(config))
+        write_report(
+            report,
+            config.stash[tally_key],
+            _accept_command(config),
+            scrub=config.stash[scrubber_key].text,
+        )
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -578,6 +670,9 @@ def pytest_testnodedown(node: Any, error: object) -> None:
     if acceptance:
         node.config.stash[acceptance_key].merge_json(acceptance)
     node.config.stash[waiting_step_tests_key].update(worker_output.get(WORKER_WAITING_KEY, {}))
+    pruning = worker_output.get(WORKER_PRUNING_KEY)
+    if pruning:
+        node.config.stash[pruning_key].merge_json(pruning)
 
 
 def pytest_terminal_summary(terminalreporter: TerminalReporter, config: pytest.Config) -> None:
@@ -587,7 +682,11 @@ def pytest_terminal_summary(terminalreporter: TerminalReporter, config: pytest.C
         None if accepting else _accept_command(config), full
     )
     if accepting:
-        lines = [*lines, *([""] if lines else []), *config.stash[acceptance_key].summary_lines()]
+        accepted = [
+            *config.stash[acceptance_key].summary_lines(),
+            *config.stash[pruning_key].summary_lines(),
+        ]
+        lines = [*lines, *([""] if lines else []), *accepted]
     waiting_tests: dict[str, str] = config.stash[waiting_step_tests_key]
     waiting = isolation.not_run_lines(
         waiting_tests, config.rootpath / config.getini(INI_CASSETTE_DIR)

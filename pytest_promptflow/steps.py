@@ -14,12 +14,14 @@ import dataclasses
 import functools
 import importlib
 import inspect
+import sys
 import time
 import typing
 import warnings
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import MethodType
 from typing import Any, Generic, ParamSpec, TypeVar, cast, overload
 
@@ -469,6 +471,17 @@ def find_step(name: str, namespace: Mapping[str, Any] | None = None) -> Step[...
         )
         raise PromptflowError(f"several steps are named {name!r} ({places}); pass the step itself")
     return found[0] if found else None
+
+
+def steps_defined_under(root: Path) -> bool:
+    """Whether a loaded module under ``root`` (a project) defines a step."""
+    for steps in _known_steps.values():
+        for defined in list(steps):
+            module = sys.modules.get(defined.function.__module__)
+            source = getattr(module, "__file__", None)
+            if source is not None and Path(source).resolve().is_relative_to(root.resolve()):
+                return True
+    return False
 
 
 def known_step_names() -> list[str]:

@@ -201,8 +201,12 @@ def test_a_recorded_run_path_follows_module_test_and_case() -> None:
     assert recorded_run_path(root, Path("tests/chains/test_triage.py"), "test_all", None) == (
         root / "tests/chains/test_triage/test_all.json"
     )
+    assert recorded_run_path(root, Path("tests/test_triage.py"), "test_one", "t-1001") == (
+        root / "tests/test_triage/test_one/t-1001.json"
+    )
+    # Upper case gets a hash, since T-1001 and t-1001 are one file on macOS and Windows.
     assert recorded_run_path(root, Path("tests/test_triage.py"), "test_one", "T-1001") == (
-        root / "tests/test_triage/test_one/T-1001.json"
+        root / "tests/test_triage/test_one/T-1001-cb216f.json"
     )
     assert recorded_run_path(root, Path("test_t.py"), "TestSteps.test_one", "v1.2") == (
         root / "test_t/TestSteps.test_one/v1.2.json"

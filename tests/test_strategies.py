@@ -829,8 +829,9 @@ def test_no_network_blocks_a_real_client_before_any_connection(
     assert connections == []
 
     # The same call without no_network does reach the server: the checks above can fail.
+    # (Called unwrapped: a step called in a test without a promptflow marker is refused.)
     with pytest.raises(openai.InternalServerError):  # nothing is expected: a 500
-        rate(PROBLEM, client)
+        rate.function(PROBLEM, client)
     assert len(httpserver.log) == 1
     assert connections
 

@@ -6,25 +6,62 @@ unchanged chain changes no byte and a changed one diffs cleanly in review.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
 import hashlib
 import json
 import os
 import re
+import stat
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pydantic
 
+try:
+    import fcntl
+except ImportError:  # Windows: a file being written cannot be deleted there anyway.
+    fcntl = None  # type: ignore[assignment]
+
 from pytest_promptflow.errors import CassetteError
 from pytest_promptflow.trace import Run
 
 FORMAT_VERSION = 1
+MAX_RECORDED_RUN_BYTES = 64 * 1024 * 1024
+"""Larger files are refused unread: a recorded run is a reviewable text file."""
+MAX_NESTING = 200
+"""JSON nested deeper than this is refused: no LLM request or answer needs it."""
+TEMPORARY_PREFIX = ".tmp-"
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 
 
 class _Strict(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="forbid")
+    model_config = pydantic.ConfigDict(extra="forbid", strict=True)
+
+
+def _valid_base64(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("is not valid base64") from None
+    return value
+
+
+def _valid_headers(headers: dict[str, list[str]]) -> dict[str, list[str]]:
+    for name, values in headers.items():
+        if not _TOKEN.fullmatch(name):
+            raise ValueError(f"{name!r} is not a header name")
+        for value in values:
+            if not _HEADER_VALUE.fullmatch(value):
+                raise ValueError(f"the value of header {name!r} holds a character HTTP forbids")
+    return headers
 
 
 class SseEvent(_Strict):
@@ -37,21 +74,27 @@ class SseEvent(_Strict):
 
 
 class RecordedRequest(_Strict):
-    method: str
+    method: str = pydantic.Field(pattern=f"^{_TOKEN.pattern}$")
     url: str
     headers: dict[str, list[str]] = {}
     body: Any = None
     body_text: str | None = None
     body_base64: str | None = None
 
+    _check_base64 = pydantic.field_validator("body_base64")(_valid_base64)
+    _check_headers = pydantic.field_validator("headers")(_valid_headers)
+
 
 class RecordedResponse(_Strict):
-    status: int
+    status: int = pydantic.Field(ge=100, le=599)
     headers: dict[str, list[str]] = {}
     body: Any = None
     body_text: str | None = None
     body_base64: str | None = None
     events: list[SseEvent] | None = None
+
+    _check_base64 = pydantic.field_validator("body_base64")(_valid_base64)
+    _check_headers = pydantic.field_validator("headers")(_valid_headers)
 
 
 class Latency(_Strict):
@@ -85,7 +128,7 @@ class GoldenStep(_Strict):
     output: Any = None
     responses: list[str] = []
 
-    model_config = pydantic.ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = pydantic.ConfigDict(extra="forbid", populate_by_name=True, strict=True)
 
 
 class RecordedRun(_Strict):
@@ -133,27 +176,32 @@ def golden_steps(run: Run) -> list[GoldenStep]:
     ]
 
 
+ADVICE = "fix it, or delete it and record again with --promptflow-record=new"
+
+
 def read_recorded_run(path: Path) -> RecordedRun | None:
-    """The recorded run at ``path``, None when there is none; a bad file raises CassetteError."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    """The recorded run at ``path``, None when there is none.
+
+    Only a regular file (not a symbolic link, a device or a pipe) of at most
+    MAX_RECORDED_RUN_BYTES is read; anything wrong with it raises CassetteError naming
+    the file and the place.
+    """
+    data = _read_regular_file(path)
+    if data is None:
         return None
-    except (OSError, UnicodeDecodeError) as error:
-        raise CassetteError(f"cassette {path} cannot be read: {error}") from None
-    advice = "fix it, or delete it and record again with --promptflow-record=new"
     try:
-        document = json.loads(text)
-    except json.JSONDecodeError as error:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
         raise CassetteError(
-            f"cassette {path} is not valid JSON (line {error.lineno}, column {error.colno}: "
-            f"{error.msg}); {advice}"
+            f"cassette {path} cannot be read: it is not UTF-8 text (byte {error.start}); {ADVICE}"
         ) from None
+    document = _parse_json(path, text)
     version = document.get("format") if isinstance(document, dict) else None
-    if version != FORMAT_VERSION:
+    # True and 1.0 equal 1 in Python, but are not the format number.
+    if type(version) is not int or version != FORMAT_VERSION:
         raise CassetteError(
             f"cassette {path} has format {version!r}, but this pytest-promptflow reads "
-            f"format {FORMAT_VERSION}; {advice}"
+            f"format {FORMAT_VERSION} (the integer); {ADVICE}"
         )
     try:
         return RecordedRun.model_validate(document)
@@ -162,8 +210,133 @@ def read_recorded_run(path: Path) -> RecordedRun | None:
         location = ".".join(str(part) for part in first["loc"])
         raise CassetteError(
             f"cassette {path} does not match the recorded run format at {location}: "
-            f"{first['msg']} ({error.error_count()} problem(s)); {advice}"
+            f"{first['msg']} ({error.error_count()} problem(s)); {ADVICE}"
         ) from None
+    except (RecursionError, ValueError, TypeError) as error:
+        raise CassetteError(
+            f"cassette {path} cannot be read: {type(error).__name__}; {ADVICE}"
+        ) from None
+
+
+def _read_regular_file(path: Path) -> bytes | None:
+    """The bytes of a regular file of at most MAX_RECORDED_RUN_BYTES, None when absent."""
+    try:
+        status = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as error:
+        raise CassetteError(f"cassette {path} cannot be read: {error.strerror}") from None
+    if stat.S_ISLNK(status.st_mode):
+        raise CassetteError(
+            f"cassette {path} is a symbolic link; only regular files are read as recorded "
+            f"runs: replace it with the file itself, or delete it"
+        )
+    not_regular = (
+        f"cassette {path} is not a regular file; only regular files are read as recorded "
+        "runs: delete it"
+    )
+    if not stat.S_ISREG(status.st_mode):
+        raise CassetteError(not_regular)
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    flags |= getattr(os, "O_BINARY", 0)
+    try:
+        descriptor = os.open(path, flags)
+    except OSError as error:
+        raise CassetteError(f"cassette {path} cannot be read: {error.strerror}") from None
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):  # replaced since lstat
+        os.close(descriptor)
+        raise CassetteError(not_regular)
+    with os.fdopen(descriptor, "rb") as stream:
+        data = stream.read(MAX_RECORDED_RUN_BYTES + 1)
+    if len(data) > MAX_RECORDED_RUN_BYTES:
+        raise CassetteError(
+            f"cassette {path} is larger than {MAX_RECORDED_RUN_BYTES // (1024 * 1024)} MiB, "
+            f"the most a recorded run may be; {ADVICE}"
+        )
+    return data
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _parse_json(path: Path, text: str) -> Any:
+    try:
+        document = json.loads(text, parse_constant=_no_constant)
+    except json.JSONDecodeError as error:
+        raise CassetteError(
+            f"cassette {path} is not valid JSON (line {error.lineno}, column {error.colno}: "
+            f"{error.msg}); {ADVICE}"
+        ) from None
+    except RecursionError:
+        raise CassetteError(
+            f"cassette {path} is nested too deeply to read (more than {MAX_NESTING} levels); "
+            f"{ADVICE}"
+        ) from None
+    except ValueError as error:
+        # A number of thousands of digits, or NaN and Infinity, which JSON does not have.
+        found = re.search(r"\d{1000,}|NaN|-?Infinity", text)
+        where = f"line {text.count(chr(10), 0, found.start()) + 1}" if found else "somewhere"
+        raise CassetteError(
+            f"cassette {path} holds a number that cannot be read at {where} ({error}); {ADVICE}"
+        ) from None
+    problem = _structure_problem(document)
+    if problem is not None:
+        raise CassetteError(f"cassette {path} {problem}; {ADVICE}")
+    return document
+
+
+def _structure_problem(document: Any) -> str | None:
+    """Nesting deeper than MAX_NESTING, or a string no file or request can hold."""
+    stack: list[tuple[Any, str, int]] = [(document, "", 0)]
+    while stack:
+        value, place, depth = stack.pop()
+        if depth > MAX_NESTING:
+            return f"is nested more than {MAX_NESTING} levels deep at {place}"
+        if isinstance(value, dict):
+            for key, item in value.items():
+                where = f"{place}.{key}" if place else key
+                if _has_lone_surrogate(key) or (
+                    isinstance(item, str) and _has_lone_surrogate(item)
+                ):
+                    return f"holds an invalid Unicode character at {where}"
+                stack.append((item, where, depth + 1))
+        elif isinstance(value, list):
+            for position, item in enumerate(value):
+                where = f"{place}[{position}]"
+                if isinstance(item, str) and _has_lone_surrogate(item):
+                    return f"holds an invalid Unicode character at {where}"
+                stack.append((item, where, depth + 1))
+    return None
+
+
+def _has_lone_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def read_recorded_run_at(
+    path: Path, legacy_paths: tuple[Path, ...], *, test: str, case: str | None
+) -> tuple[Path, RecordedRun | None]:
+    """The recorded run of a test case and the file it came from: ``path``, else a file
+    of an older naming that holds this very test case (on a case-insensitive file
+    system, ``Comet.json`` may open ``comet.json``)."""
+    run = read_recorded_run(path)
+    if run is not None:
+        return path, run
+    for legacy in legacy_paths:
+        run = read_recorded_run(legacy)
+        if run is not None and run.case == case and _same_test(run.test, test):
+            return legacy, run
+    return path, None
+
+
+def _same_test(recorded: str, test: str) -> bool:
+    """Node ids agree from the module on, whatever folder pytest ran from."""
+    return recorded == test or recorded.endswith("/" + test) or test.endswith("/" + recorded)
 
 
 def sorted_json(value: Any) -> Any:
@@ -175,25 +348,96 @@ def sorted_json(value: Any) -> Any:
     return value
 
 
-def serialize_recorded_run(run: RecordedRun) -> str:
-    """The file's text: fields in schema order, bodies with sorted keys (see sorted_json)."""
-    document = run.model_dump(mode="json", exclude_none=True, by_alias=True)
+def recorded_run_document(run: RecordedRun) -> dict[str, Any]:
+    """The JSON document of a recorded run: fields in schema order, no empty optionals."""
+    return run.model_dump(mode="json", exclude_none=True, by_alias=True)
+
+
+def serialize_document(document: dict[str, Any]) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
+def serialize_recorded_run(run: RecordedRun) -> str:
+    """The file's text: fields in schema order, bodies with sorted keys (see sorted_json)."""
+    return serialize_document(recorded_run_document(run))
+
+
 def write_atomically(path: Path, text: str) -> None:
-    """Write the whole file or nothing: a temporary file beside it, then a rename."""
+    """Write the whole file or nothing: a temporary file beside it, flushed to disk, then
+    a rename. The temporary file is locked while it is written, so that a later run
+    can tell one left behind by a killed process (and delete it) from one in progress."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
+    prefix = f"{TEMPORARY_PREFIX}{path.stem[:40]}-"
+    remove_orphan_temporaries(path.parent, prefix=prefix, recursive=False)
+    descriptor, temporary = tempfile.mkstemp(prefix=prefix, suffix=".json", dir=path.parent)
     try:
+        if fcntl is not None:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
         # mkstemp makes the file private; a recorded run is as readable as any other file.
         os.chmod(temporary, 0o666 & ~_umask())
         with os.fdopen(descriptor, "w", encoding="utf-8", newline="\n") as stream:
             stream.write(text)
-        os.replace(temporary, path)
+            stream.flush()
+            os.fsync(stream.fileno())
+            if fcntl is not None:
+                os.replace(temporary, path)  # while still locked
+        if fcntl is None:
+            os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(folder: Path) -> None:
+    """Make the rename itself durable, where the system allows opening a directory."""
+    with contextlib.suppress(OSError):
+        descriptor = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+
+def remove_orphan_temporaries(
+    folder: Path,
+    *,
+    prefix: str = TEMPORARY_PREFIX,
+    older_than: float | None = None,
+    recursive: bool = True,
+) -> list[Path]:
+    """Delete the temporary files a killed run left under ``folder``: those that no
+    process is writing (none holds their lock) and, when given, older than ``older_than``
+    (a time stamp, such as the start of this run)."""
+    if not folder.is_dir():
+        return []
+    removed = []
+    candidates = folder.rglob(prefix + "*") if recursive else folder.glob(prefix + "*")
+    for candidate in candidates:
+        with contextlib.suppress(OSError):
+            status = candidate.lstat()
+            if not stat.S_ISREG(status.st_mode):
+                continue
+            if older_than is not None and status.st_mtime >= older_than:
+                continue
+            if _being_written(candidate):
+                continue
+            candidate.unlink()
+            removed.append(candidate)
+    return removed
+
+
+def _being_written(path: Path) -> bool:
+    if fcntl is None:
+        return False  # Deleting a file open for writing fails on Windows.
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(descriptor)
+    return False
 
 
 def _umask() -> int:
@@ -203,15 +447,34 @@ def _umask() -> int:
 
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+_RESERVED_ON_WINDOWS = re.compile(r"(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³])(\..*)?", re.I)
 
 
 MAX_NAME_LENGTH = 80
 
 
-def _safe(name: str) -> str:
+def _safe(name: str, *, fold_case: bool = False) -> str:
+    """A file name for ``name`` that is the same file on Linux, macOS and Windows.
+
+    Unsafe characters become ``_``, a name reserved on Windows (``CON``, ``nul.txt``,
+    ``COM1``...) gets a leading ``_``; then a hash of the original name is added when
+    anything was changed, and with ``fold_case`` when it holds an upper-case letter,
+    since ``Comet`` and ``comet`` are one file on case-insensitive file systems.
+    """
+    safe = _SAFE_NAME.sub("_", name).strip("._")[:MAX_NAME_LENGTH] or "_"
+    if _RESERVED_ON_WINDOWS.fullmatch(safe):
+        # Windows reserves CON even as CON.txt; no safe name starts with _ otherwise.
+        safe = "_" + safe
+    if safe != name or (fold_case and safe != safe.lower()):
+        # Two ids that differ only in unsafe characters or case must not share a file.
+        safe += "-" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:6]
+    return safe
+
+
+def _legacy_safe(name: str, *, fold_case: bool = False) -> str:
+    """File names as pytest-promptflow 0.1 made them, to find recordings it wrote."""
     safe = _SAFE_NAME.sub("_", name).strip("._")[:MAX_NAME_LENGTH] or "_"
     if safe != name:
-        # Two ids that differ only in unsafe characters must not share a file.
         safe += "-" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:6]
     return safe
 
@@ -220,10 +483,32 @@ def recorded_run_path(
     cassette_dir: Path, module: Path, test_name: str, parameter_id: str | None
 ) -> Path:
     """``<dir>/<module path without .py>/<test name>[/<case id>].json``, never colliding."""
-    folder = cassette_dir.joinpath(*(_safe(part) for part in module.with_suffix("").parts))
+    return _path_of(cassette_dir, module, test_name, parameter_id, _safe)
+
+
+def legacy_recorded_run_paths(
+    cassette_dir: Path, module: Path, test_name: str, parameter_id: str | None
+) -> tuple[Path, ...]:
+    """Where older versions named the file of this test case, when that differs."""
+    legacy = _path_of(cassette_dir, module, test_name, parameter_id, _legacy_safe)
+    current = recorded_run_path(cassette_dir, module, test_name, parameter_id)
+    return () if legacy == current else (legacy,)
+
+
+def _path_of(
+    cassette_dir: Path,
+    module: Path,
+    test_name: str,
+    parameter_id: str | None,
+    safe: Callable[..., str],
+) -> Path:
+    folder = cassette_dir.joinpath(*(safe(part) for part in module.with_suffix("").parts))
+    # A class name is CamelCase by convention; the function's own name is what may clash.
+    function = test_name.rpartition(".")[2]
+    test = safe(test_name, fold_case=function != function.lower())
     if parameter_id is None:
-        return folder / f"{_safe(test_name)}.json"
-    return folder / _safe(test_name) / f"{_safe(parameter_id)}.json"
+        return folder / f"{test}.json"
+    return folder / test / f"{safe(parameter_id, fold_case=True)}.json"
 
 
 def stale_recorded_runs(expected: dict[Path, set[Path]]) -> list[Path]:

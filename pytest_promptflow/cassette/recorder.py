@@ -13,6 +13,8 @@ import contextlib
 import dataclasses
 import difflib
 import json
+import threading
+import time
 from collections.abc import Mapping
 from http import HTTPStatus
 from pathlib import Path
@@ -32,9 +34,10 @@ from pytest_promptflow.cassette.format import (
     RecordedRun,
     Seed,
     golden_steps,
-    read_recorded_run,
+    read_recorded_run_at,
+    recorded_run_document,
     response_fingerprint,
-    serialize_recorded_run,
+    serialize_document,
     sorted_json,
     write_atomically,
 )
@@ -52,12 +55,14 @@ from pytest_promptflow.cassette.scrub import (
     kept_headers,
 )
 from pytest_promptflow.cassette.sse import parse_events, serialize_events
-from pytest_promptflow.errors import RecordingMissingError
-from pytest_promptflow.steps import request_step
+from pytest_promptflow.steps import current_step, request_step
 from pytest_promptflow.trace import Run, current_judge, recording_run
 
 VcrResponse = dict[str, Any]
 MAX_DIFF_LINES = 40
+MISS_STATUS = 400
+"""A request with no recording is answered with this status, which SDKs do not retry."""
+MARKER_HINT = "@pytest.mark.promptflow"
 
 
 class CaseRecorder:
@@ -73,21 +78,31 @@ class CaseRecorder:
         record_command: str,
         run: Run | None = None,
         seed: Seed | None = None,
+        scrubber: Scrubber | None = None,
+        legacy_paths: tuple[Path, ...] = (),
     ) -> None:
         self.path = path
+        self.legacy_paths = legacy_paths
+        """Where older versions of the plugin named this file; read when ``path`` is absent."""
+        self.read_from: Path = path
         self.seed = seed
         self.run = run if run is not None else Run(case_id=case_id, test_id=test_id)
         self.test_id = test_id
         self.case_id = case_id
         self.options = options
         self.record_command = record_command
-        self.scrubber = Scrubber(options.secret_patterns)
+        self.scrubber = scrubber if scrubber is not None else Scrubber(options.secret_patterns)
         self.misses: list[str] = []
         self.recorded: list[Interaction] = []
         self.consumed: list[tuple[int | None, Interaction]] = []
         """Every interaction replayed or recorded, with the index of the step call that
         made it (None outside any step): what the usage figures are read from."""
         self._latencies: dict[tuple[str, str], Latency] | None = None
+        self._timings: list[tuple[float, float, str]] = []
+        """(sent, answered, request key) of each recorded interaction, to order them."""
+        self._sent: dict[int, tuple[VcrRequest, float]] = {}
+        self._refused: dict[int, VcrRequest] = {}
+        self._lock = threading.Lock()
         self.loaded: RecordedRun | None = None
         self._interactions: list[Interaction] = []
         self._own_count = 0
@@ -104,7 +119,9 @@ class CaseRecorder:
         """Read the recorded run (a bad file raises CassetteError), activate the run and
         route intercepted HTTP here. Without ``interception``, HTTP is patched for this
         recorder alone."""
-        self.loaded = read_recorded_run(self.path)
+        self.read_from, self.loaded = read_recorded_run_at(
+            self.path, self.legacy_paths, test=self.test_id, case=self.case_id
+        )
         own = self.loaded.interactions if self.loaded is not None else []
         self._own_count = len(own)
         self._interactions = own + (self.seed.interactions if self.seed is not None else [])
@@ -128,12 +145,17 @@ class CaseRecorder:
         run = self._updated_recorded_run(passed)
         if run is None:
             return None
-        text = serialize_recorded_run(run)
-        self.scrubber.check(text, f"cassette {self.path}")
+        # Credentials learned late in the test are redacted from what was recorded before.
+        document = self.scrubber.json(recorded_run_document(run), patterns=False)
+        text = serialize_document(document)
+        self.scrubber.check(text, f"cassette {self.path}", document)
         with contextlib.suppress(OSError):
-            if self.path.read_text(encoding="utf-8") == text:
-                return None
+            if self.read_from.read_text(encoding="utf-8") == text:
+                return None  # unchanged, and left under the name it has
         write_atomically(self.path, text)
+        if self.read_from != self.path:
+            # Written under its new name first, so the recording is never lost.
+            self.read_from.unlink(missing_ok=True)
         return self.path
 
     @property
@@ -165,7 +187,7 @@ class CaseRecorder:
         )
         if accepting and self.options.mode is not RecordMode.ALL:
             used = sorted(self._index.used)
-            interactions = [self._interactions[p] for p in used] + self.recorded
+            interactions = [self._interactions[p] for p in used] + self.recorded_in_stable_order
         if (accepting or first_record) and self.run.calls:
             steps = golden_steps(self.comparable_run())
             if self._same_as_seed(steps):
@@ -205,26 +227,57 @@ class CaseRecorder:
         return self._interactions[: self._own_count]
 
     def comparable_run(self) -> Run:
-        """The run as its golden values would store it: with secrets redacted."""
+        """The run as its golden values would store it: with secrets redacted (inputs by
+        credential-named fields too), and the answers of each call in an order that does
+        not depend on which concurrent request was answered first."""
+        inputs = [self.scrubber.fields(call.inputs) for call in self.run.calls]
         calls = [
             dataclasses.replace(
-                call, inputs=self.scrubber.json(call.inputs), output=self.scrubber.json(call.output)
+                call,
+                inputs=self.scrubber.json(call_inputs),
+                output=self.scrubber.json(call.output),
+                responses=sorted(call.responses),
             )
-            for call in self.run.calls
+            for call, call_inputs in zip(self.run.calls, inputs, strict=True)
         ]
         return dataclasses.replace(self.run, calls=calls)
 
+    @property
+    def recorded_in_stable_order(self) -> list[Interaction]:
+        """What this run recorded, requests that were in flight together sorted by their
+        key: re-recording concurrent requests gives the same file whatever answers first."""
+        timings = list(self._timings)
+        # Interactions added without timings (by code that is not vcrpy) come last, in order.
+        last = max((answered for _, answered, _ in timings), default=0.0)
+        timings += [(last + 1 + i,) * 2 + ("",) for i in range(len(self.recorded) - len(timings))]
+        order = sorted(range(len(self.recorded)), key=lambda i: timings[i][0])
+        batches: list[list[int]] = []
+        batch_end = float("-inf")
+        for position in order:
+            sent, answered, _ = timings[position]
+            if not batches or sent > batch_end:
+                batches.append([])
+                batch_end = answered
+            batches[-1].append(position)
+            batch_end = max(batch_end, answered)
+        return [
+            self.recorded[position]
+            for batch in batches
+            for position in sorted(batch, key=lambda p: timings[p][2])
+        ]
+
     def _interactions_to_keep(self, passed: bool) -> list[Interaction] | None:
         mode = self.options.mode
-        if mode is RecordMode.NEW and self.recorded:
+        recorded = self.recorded_in_stable_order
+        if mode is RecordMode.NEW and recorded:
             # Adding never loses anything, so a failed test keeps what it recorded.
-            return [*self._own_interactions, *self.recorded]
+            return [*self._own_interactions, *recorded]
         if mode is RecordMode.ALL and self.loaded is None:
-            if self.seed is not None and all(i in self.seed.interactions for i in self.recorded):
+            if self.seed is not None and all(i in self.seed.interactions for i in recorded):
                 return None  # a step alone that got the answers its source recorded
-            return self.recorded or None
+            return recorded or None
         if mode is RecordMode.ALL and passed:
-            return self.recorded
+            return recorded
         return None
 
     # -- what vcrpy asks ---------------------------------------------------------------
@@ -232,24 +285,41 @@ class CaseRecorder:
     def can_play(self, request: VcrRequest) -> bool:
         if self.options.mode is RecordMode.ALL:
             latency.request_sent()
+            self._sent[id(request)] = (request, time.monotonic())
             return False
         key = self._live_key(request)
         if self._index.peek(key) is not None:
             self._pending = (request, key)
             return True
         if self.options.mode is RecordMode.NONE:
-            message = self._miss_message(request)
-            self.misses.append(message)
-            raise RecordingMissingError(message)
+            self._refuse(request, self._miss_message(request))
+            return True
         latency.request_sent()
+        self._sent[id(request)] = (request, time.monotonic())
         return False
 
+    def _refuse(self, request: VcrRequest, message: str) -> None:
+        """Answer ``request`` with a miss, which fails the test, instead of the network."""
+        if message not in self.misses:
+            self.misses.append(message)
+        self._refused[id(request)] = request
+
     def play(self, request: VcrRequest) -> VcrResponse:
+        if self._refused.pop(id(request), None) is request:
+            return miss_response()
         pending, self._pending = self._pending, None
         key = (
             pending[1] if pending is not None and pending[0] is request else self._live_key(request)
         )
-        interaction = self._interactions[self._index.take(key)]
+        with self._lock:
+            position = self._index.peek(key)
+            if position is not None:
+                self._index.take(key)
+        if position is None:
+            # Another thread took the last recording of this request since can_play.
+            self._refuse(request, self._miss_message(request))
+            return miss_response()
+        interaction = self._interactions[position]
         self._note_response(interaction)
         return _vcr_response(interaction.response)
 
@@ -275,7 +345,17 @@ class CaseRecorder:
         )
         timed = latency.response_received()
         interaction.latency = self._recorded_latency(interaction) or timed
-        self.recorded.append(interaction)
+        sent = self._sent.pop(id(request), None)
+        answered = time.monotonic()
+        with self._lock:
+            self.recorded.append(interaction)
+            self._timings.append(
+                (
+                    sent[1] if sent is not None and sent[0] is request else answered,
+                    answered,
+                    self._key_of(interaction.request),
+                )
+            )
         self._note_response(interaction)
 
     def _recorded_latency(self, interaction: Interaction) -> Latency | None:
@@ -298,7 +378,8 @@ class CaseRecorder:
         if cached is not None and cached[0] is request:
             return cached[1]
         headers = list(request.headers.items())
-        self.scrubber.learn_secrets(headers, request.uri)
+        scrubber = self.scrubber
+        scrubber.learn_secrets(headers, request.uri)
         grouped: dict[str, list[str]] = {}
         for name, value in headers:
             grouped.setdefault(name.lower(), []).append(value)
@@ -307,17 +388,23 @@ class CaseRecorder:
         )
         if content_type:
             grouped["content-type"] = [content_type]
+        lowered = content_type.lower()
+        if raw and "multipart/" in lowered:
+            raw = scrubber.multipart(raw)
         body, text, encoded = parse_body(raw)
+        # Learned from the body's fields before any of its strings is scrubbed.
+        body = scrubber.fields(body) if body is not None else None
+        if text is not None:
+            text = scrubber.form(text) if "x-www-form-urlencoded" in lowered else text
+            text = scrubber.text(text)
         kept = kept_headers(grouped, KEPT_REQUEST_HEADERS)
         recorded = RecordedRequest(
             method=request.method.upper(),
-            url=self.scrubber.url(request.uri),
-            headers={
-                name: [self.scrubber.text(v) for v in values] for name, values in kept.items()
-            },
-            body=sorted_json(self.scrubber.json(body)),
-            body_text=self.scrubber.text(text) if text is not None else None,
-            body_base64=encoded,
+            url=scrubber.url(request.uri),
+            headers={name: [scrubber.text(v) for v in values] for name, values in kept.items()},
+            body=sorted_json(body),
+            body_text=text,
+            body_base64=scrubber.base64_body(encoded) if encoded is not None else None,
         )
         self._last_request = (request, recorded)
         return recorded
@@ -325,13 +412,16 @@ class CaseRecorder:
     def _recorded_response(self, response: VcrResponse) -> RecordedResponse:
         decoded = vcr.filters.decode_response(response)
         raw: bytes = decoded["body"]["string"] or b""
+        self.scrubber.learn_secrets(
+            [(name, value) for name, values in decoded["headers"].items() for value in values], ""
+        )
         headers = kept_headers(decoded["headers"], KEPT_RESPONSE_HEADERS)
         content_type = ";".join(headers.get("content-type", [])).lower()
         recorded = RecordedResponse(status=decoded["status"]["code"], headers=headers)
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
-            recorded.body_base64 = base64.b64encode(raw).decode("ascii")
+            recorded.body_base64 = base64.b64encode(self.scrubber.binary(raw)).decode("ascii")
             return recorded
         if "text/event-stream" in content_type:
             events = parse_events(self.scrubber.text(text))
@@ -343,6 +433,9 @@ class CaseRecorder:
         body, body_text, _ = (
             parse_body(raw) if "json" in content_type else (None, text or None, None)
         )
+        if body is not None and not isinstance(body, (dict, list)):
+            # A bare number or string replays as it was sent, not as Python prints it.
+            body, body_text = None, text
         recorded.body = sorted_json(self.scrubber.json(body))
         recorded.body_text = self.scrubber.text(body_text) if body_text is not None else None
         return recorded
@@ -433,6 +526,65 @@ class CaseRecorder:
                 None, "\n".join(_diff_lines(c[1].request)), target, autojunk=False
             ).quick_ratio(),
         )
+
+
+class StepRequestGuard:
+    """Stands in for a recorder during a test without a promptflow marker.
+
+    Its steps' requests would be neither recorded nor replayed, so they are refused
+    (answered with a miss that fails the test) in every record mode; requests made
+    outside any step go to the network as they would without the plugin.
+    """
+
+    def __init__(self, test_id: str, scrubber: Scrubber) -> None:
+        self.test_id = test_id
+        self.scrubber = scrubber
+        self.misses: list[str] = []
+        self._refused: dict[int, VcrRequest] = {}
+
+    def can_play(self, request: VcrRequest) -> bool:
+        context = current_step()
+        if context is None:
+            return False
+        self.scrubber.learn_secrets(list(request.headers.items()), request.uri)
+        message = (
+            f"step {context.step!r} made an HTTP request in {self.test_id}, a test without "
+            f"{MARKER_HINT}\n"
+            f"  request:  {request.method.upper()} {self.scrubber.url(request.uri)}\n"
+            "Its calls would be neither recorded nor replayed, so the request was refused "
+            "and never reached the network.\n"
+            f"Add {MARKER_HINT} to the test (or parametrize it with "
+            "@pytest.mark.promptflow_cases) to record and replay them."
+        )
+        if message not in self.misses:
+            self.misses.append(message)
+        self._refused[id(request)] = request
+        return True
+
+    def play(self, request: VcrRequest) -> VcrResponse:
+        self._refused.pop(id(request), None)
+        return miss_response()
+
+    def record(self, request: VcrRequest, response: VcrResponse) -> None:
+        """Requests outside steps are not recorded."""
+
+
+def miss_response() -> VcrResponse:
+    """The answer to a request that has no recording: a client error that the openai and
+    anthropic SDKs do not retry (and are told not to), so the miss is reported once."""
+    body = {
+        "error": {
+            "message": "pytest-promptflow: no recording for this request; see the test's "
+            "failure for what to do",
+            "type": "promptflow_recording_missing",
+            "code": "recording_missing",
+        }
+    }
+    return {
+        "status": {"code": MISS_STATUS, "message": HTTPStatus(MISS_STATUS).phrase},
+        "headers": {"content-type": ["application/json"], "x-should-retry": ["false"]},
+        "body": {"string": json.dumps(body).encode("utf-8")},
+    }
 
 
 class HttpTarget(Protocol):

@@ -1,12 +1,18 @@
-"""Secrets and volatile details out of every interaction before anything is written.
+"""Secrets and volatile details out of everything written: recorded runs, golden values,
+reports and failure messages.
 
 Headers are kept by allow-list, so credentials (and request ids, dates, timing) never
-reach a file; secret-looking strings anywhere are replaced by a marker; the serialized
-text is scanned once more and any survivor aborts the write.
+reach a file. Every value a request authenticates with is *learned*: the values of
+credential-named headers, cookies, URL userinfo, query parameters and body or form
+fields. Learned values and secret-looking strings are replaced by a marker wherever they
+appear, in text and in binary or base64 bodies alike; the result is scanned once more
+and any survivor aborts the write, without showing any part of it.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -20,23 +26,77 @@ KEPT_REQUEST_HEADERS = frozenset(
     {"content-type", "anthropic-version", "anthropic-beta", "openai-beta"}
 )
 KEPT_RESPONSE_HEADERS = frozenset({"content-type"})
-CREDENTIAL_HEADERS = frozenset(
+CREDENTIAL_WORDS = frozenset(
     {
+        "auth",
         "authorization",
-        "proxy-authorization",
-        "x-api-key",
-        "api-key",
+        "authentication",
+        "key",
+        "apikey",
+        "token",
+        "secret",
+        "signature",
+        "sig",
+        "password",
+        "passwd",
+        "pwd",
+        "session",
+        "sessionid",
         "cookie",
-        "set-cookie",
-        "openai-organization",
-        "openai-project",
-        "x-goog-api-key",
-        "ocp-apim-subscription-key",
+        "credential",
+        "credentials",
+        "jwt",
     }
 )
-SECRET_QUERY_PARAMETERS = frozenset(
-    {"key", "api_key", "api-key", "apikey", "access_token", "token"}
+"""A name holding one of these words (``X-My-Token``, ``client_secret``, ``apiKey``) names
+a credential; words are split at ``-``, ``_``, ``.``, spaces and lower-to-upper case."""
+CREDENTIAL_WORD_ENDINGS = (
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "signature",
+    "credential",
+    "credentials",
+    "apikey",
+    "accesskey",
+    "secretkey",
+    "privatekey",
+    "sessionid",
 )
+"""Words run together end in one of these: ``accesstoken``, ``xapikey``."""
+CREDENTIAL_HEADERS = frozenset({"openai-organization", "openai-project"})
+"""Headers that name no credential word but identify the account all the same."""
+CREDENTIAL_QUERY_PARAMETERS = frozenset({"code"})
+"""Query parameters that are credentials by their whole name (Azure Functions' ``code``)."""
+HARMLESS_VALUES = frozenset(
+    {
+        "gzip",
+        "deflate",
+        "br",
+        "zstd",
+        "identity",
+        "bearer",
+        "basic",
+        "true",
+        "false",
+        "null",
+        "none",
+        "keep-alive",
+        "no-cache",
+        "httponly",
+        "secure",
+        "samesite",
+        "strict",
+        REDACTED,
+    }
+)
+_MIME_TYPE = re.compile(
+    r"(application|text|image|audio|video|multipart|message|font|model)/[\w.+-]+(\s*;.*)?",
+    re.ASCII | re.IGNORECASE,
+)
+_PRODUCT = re.compile(r"[A-Za-z][\w.-]*/\d[\w.]*(\s.*)?", re.ASCII)
+"""A user agent: ``python-httpx/0.28.1``, ``OpenAI/Python 1.40.0``."""
 SECRET_PATTERNS = (
     r"sk-ant-[A-Za-z0-9_\-]{8,}",
     r"sk-[A-Za-z0-9_\-]{16,}",
@@ -48,69 +108,280 @@ SECRET_PATTERNS = (
 )
 # Shorter values are too likely to occur by chance to scan for.
 MIN_KNOWN_SECRET_LENGTH = 8
+_BASE64 = re.compile(r"(data:[\w.+/-]*;base64,)?([A-Za-z0-9+/]{16,}={0,2})", re.ASCII)
+_MULTIPART_FIELD = re.compile(
+    rb'(content-disposition:[^\r\n]*\bname="([^"]*)"([^\r\n]*)\r?\n(?:[^\r\n]+\r?\n)*\r?\n)'
+    rb"(.*?)(?=\r?\n--)",
+    re.IGNORECASE | re.DOTALL,
+)
+_WORD_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_WORD_SEPARATOR = re.compile(r"[^a-z0-9]+")
+
+
+def is_credential_name(name: str, extra_names: Iterable[str] = ()) -> bool:
+    """Whether a header, parameter or field of this name holds a credential."""
+    lowered = name.lower()
+    if lowered in CREDENTIAL_HEADERS or lowered in (n.lower() for n in extra_names):
+        return True
+    words = _WORD_SEPARATOR.split(_WORD_BOUNDARY.sub("_", name).lower())
+    return any(word in CREDENTIAL_WORDS or word.endswith(CREDENTIAL_WORD_ENDINGS) for word in words)
+
+
+def is_harmless(value: str) -> bool:
+    """Values that name no secret even under a credential name: ``gzip``, a media type, a
+    user agent, a number."""
+    value = value.strip()
+    return (
+        value.lower() in HARMLESS_VALUES
+        or value.isdigit()
+        or bool(_MIME_TYPE.fullmatch(value))
+        or bool(_PRODUCT.fullmatch(value))
+    )
 
 
 class Scrubber:
-    """Replaces secrets in recorded data and refuses text that still holds one."""
+    """Learns the credentials requests carry, redacts them and secret-looking strings from
+    recorded data, and refuses text that still holds one."""
 
-    def __init__(self, extra_patterns: Sequence[str] = ()) -> None:
+    def __init__(self, extra_patterns: Sequence[str] = (), extra_names: Sequence[str] = ()) -> None:
         self._pattern = re.compile(
             "|".join(f"(?:{p})" for p in (*SECRET_PATTERNS, *extra_patterns))
         )
+        self._extra_names = tuple(extra_names)
         self._known: set[str] = set()
+        self._ordered: list[str] = []
+
+    # -- learning ----------------------------------------------------------------------
+
+    def is_credential_name(self, name: str) -> bool:
+        return is_credential_name(name, self._extra_names)
 
     def learn_secrets(self, headers: Iterable[tuple[str, str]], url: str) -> None:
-        """Remember credential values a request carried, to scan for them verbatim."""
+        """Remember the credential values a request carried, in its headers and its URL."""
         for name, value in headers:
-            if name.lower() in CREDENTIAL_HEADERS:
+            if name.lower() == "cookie":
+                for pair in value.split(";"):
+                    self._learn(pair.partition("=")[2])
+            elif name.lower() == "set-cookie":
+                self._learn(value.split(";", 1)[0].partition("=")[2])
+            elif self.is_credential_name(name):
+                self._learn_header_value(value)
+        parts = urlsplit(url)
+        if parts.username is not None:
+            self._learn(parts.username)
+        if parts.password is not None:
+            self._learn(parts.password)
+        for name, value in parse_qsl(parts.query, keep_blank_values=True):
+            if self._is_credential_parameter(name):
                 self._learn(value)
-                self._learn(value.split(" ", 1)[-1])
-        for name, value in parse_qsl(urlsplit(url).query, keep_blank_values=True):
-            if name.lower() in SECRET_QUERY_PARAMETERS:
-                self._learn(value)
+
+    def learn_value(self, value: str) -> None:
+        """Remember ``value`` as a secret, as a credential-named field holds it."""
+        self._learn(value)
+
+    def _learn_header_value(self, value: str) -> None:
+        self._learn(value)
+        scheme, _, credentials = value.strip().partition(" ")
+        if not credentials:
+            return
+        self._learn(credentials)
+        if scheme.lower() == "basic":
+            try:
+                decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                return
+            user, _, password = decoded.partition(":")
+            for part in (decoded, user, password):
+                self._learn(part)
+        for pair in re.split(r"[,\s]+", credentials):
+            self._learn(pair.partition("=")[2])
 
     def _learn(self, value: str) -> None:
-        value = value.strip()
-        if len(value) >= MIN_KNOWN_SECRET_LENGTH:
+        value = value.strip().strip('"')
+        known = len(value) < MIN_KNOWN_SECRET_LENGTH or value in self._known
+        if not known and not is_harmless(value):
             self._known.add(value)
+            # Longer first, so that a secret containing another is replaced whole.
+            self._ordered = sorted(self._known, key=len, reverse=True)
+
+    def _is_credential_parameter(self, name: str) -> bool:
+        return name.lower() in CREDENTIAL_QUERY_PARAMETERS or self.is_credential_name(name)
+
+    @property
+    def knows_secrets(self) -> bool:
+        return bool(self._known)
+
+    # -- redacting ---------------------------------------------------------------------
 
     def finds_secret(self, text: str) -> bool:
-        return any(secret in text for secret in self._known) or bool(self._pattern.search(text))
+        return any(secret in text for secret in self._ordered) or bool(self._pattern.search(text))
 
-    def text(self, value: str) -> str:
-        for secret in self._known:
+    def text(self, value: str, patterns: bool = True) -> str:
+        for secret in self._ordered:
             if secret in value:
                 value = value.replace(secret, REDACTED)
-        return self._pattern.sub(REDACTED, value)
+        return self._pattern.sub(REDACTED, value) if patterns else value
 
-    def json(self, value: Any) -> Any:
+    def binary(self, raw: bytes, patterns: bool = True) -> bytes:
+        """A binary body with the same secrets redacted, found in its raw bytes."""
+        text = raw.decode("latin-1")
+        for secret in self._ordered:
+            encoded = secret.encode("utf-8").decode("latin-1")
+            if encoded in text:
+                text = text.replace(encoded, REDACTED)
+        return (self._pattern.sub(REDACTED, text) if patterns else text).encode("latin-1")
+
+    def base64_body(self, encoded: str, patterns: bool = True) -> str:
+        """A base64 body, redacted in its decoded bytes."""
+        try:
+            raw = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            return self.text(encoded, patterns)
+        scrubbed = self.binary(raw, patterns)
+        return encoded if scrubbed == raw else base64.b64encode(scrubbed).decode("ascii")
+
+    def json(self, value: Any, patterns: bool = True) -> Any:
+        """``value`` with secrets redacted from every string, base64 strings decoded first.
+        Without ``patterns``, only the learned credentials are redacted."""
         if isinstance(value, str):
-            return self.text(value)
+            return self._string(value, patterns)
         if isinstance(value, list):
-            return [self.json(item) for item in value]
+            return [self.json(item, patterns) for item in value]
         if isinstance(value, dict):
-            return {self.text(key): self.json(item) for key, item in value.items()}
+            return {
+                self.text(key, patterns): self.json(item, patterns) for key, item in value.items()
+            }
         return value
 
+    def _string(self, value: str, patterns: bool) -> str:
+        match = _BASE64.fullmatch(value) if len(value) >= 16 else None
+        if match is not None and len(match.group(2)) % 4 == 0:
+            prefix, encoded = match.group(1) or "", match.group(2)
+            scrubbed = self.base64_body(encoded, patterns)
+            if scrubbed != encoded:
+                return prefix + scrubbed
+        return self.text(value, patterns)
+
+    def fields(self, value: Any) -> Any:
+        """JSON data with its credential-named fields learned and redacted, then every
+        string scrubbed: for request bodies and the inputs and outputs of steps."""
+        self._learn_fields(value)
+        return self.json(self._redact_fields(value))
+
+    def _learn_fields(self, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(item, str) and self.is_credential_name(str(key)):
+                    self._learn(item)
+                else:
+                    self._learn_fields(item)
+        elif isinstance(value, list):
+            for item in value:
+                self._learn_fields(item)
+
+    def _redact_fields(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {
+                key: (
+                    REDACTED
+                    if isinstance(item, str)
+                    and item
+                    and self.is_credential_name(str(key))
+                    and not is_harmless(item)
+                    else self._redact_fields(item)
+                )
+                for key, item in value.items()
+            }
+        if isinstance(value, list):
+            return [self._redact_fields(item) for item in value]
+        return value
+
+    def form(self, text: str) -> str:
+        """An ``application/x-www-form-urlencoded`` body with credential fields redacted."""
+        pairs = parse_qsl(text, keep_blank_values=True)
+        for name, value in pairs:
+            if self.is_credential_name(name):
+                self._learn(value)
+        redacted = [
+            (
+                name,
+                REDACTED
+                if value and self.is_credential_name(name) and not is_harmless(value)
+                else value,
+            )
+            for name, value in pairs
+        ]
+        return self.text(urlencode(redacted) if redacted else text)
+
+    def multipart(self, raw: bytes) -> bytes:
+        """A multipart form with its credential-named fields (not files) learned and
+        redacted."""
+
+        def field(match: re.Match[bytes]) -> bytes:
+            name = match.group(2).decode("latin-1")
+            is_file = b"filename=" in match.group(3).lower()
+            if is_file or not self.is_credential_name(name):
+                return match.group(0)
+            self._learn(match.group(4).decode("utf-8", "replace"))
+            return match.group(1) + REDACTED.encode()
+
+        return _MULTIPART_FIELD.sub(field, raw)
+
     def url(self, url: str) -> str:
+        """The URL as stored: no userinfo, no credential query parameters, no secrets."""
         parts = urlsplit(url)
         query = [
             (name, value)
             for name, value in parse_qsl(parts.query, keep_blank_values=True)
-            if name.lower() not in SECRET_QUERY_PARAMETERS
+            if not self._is_credential_parameter(name)
         ]
-        return self.text(urlunsplit(parts._replace(query=urlencode(query))))
+        netloc = parts.netloc.rpartition("@")[2]
+        return self.text(urlunsplit(parts._replace(netloc=netloc, query=urlencode(query))))
 
-    def check(self, text: str, where: str) -> None:
-        """Raise SecretLeakError if ``text`` still holds anything that looks like a secret."""
-        if self.finds_secret(text):
-            leaked = next((s for s in self._known if s in text), None)
-            match = self._pattern.search(text)
-            sample = (leaked or (match.group(0) if match else ""))[:6]
+    # -- the final scan ------------------------------------------------------------------
+
+    def leak_in(self, document: Any, path: str = "") -> str | None:
+        """Where in a JSON document a secret survived (base64 strings decoded), or None."""
+        if isinstance(document, str):
+            return path or "(the text)" if self._finds_secret_decoded(document) else None
+        if isinstance(document, dict):
+            for key, item in document.items():
+                if self.finds_secret(str(key)):
+                    return f"a key of {path}" if path else "a key"  # not the key itself
+                place = f"{path}.{key}" if path else str(key)
+                found = self.leak_in(item, place)
+                if found is not None:
+                    return found
+        elif isinstance(document, list):
+            for position, item in enumerate(document):
+                found = self.leak_in(item, f"{path}[{position}]")
+                if found is not None:
+                    return found
+        return None
+
+    def _finds_secret_decoded(self, value: str) -> bool:
+        if self.finds_secret(value):
+            return True
+        match = _BASE64.fullmatch(value) if len(value) >= 16 else None
+        if match is None:
+            return False
+        try:
+            raw = base64.b64decode(match.group(2), validate=True)
+        except (binascii.Error, ValueError):
+            return False
+        return self.binary(raw) != raw
+
+    def check(self, text: str, where: str, document: Any = None) -> None:
+        """Raise SecretLeakError if ``text`` (or ``document``, the JSON it was made from)
+        still holds anything that looks like a secret. Nothing of it is shown."""
+        place = self.leak_in(document) if document is not None else None
+        if place is None and self.finds_secret(text):
+            place = "(the text)"
+        if place is not None:
             raise SecretLeakError(
-                f"{where} was not written: it still holds a value that looks like a secret "
-                f"(starting {sample!r}) after scrubbing; remove it from the request, or add "
-                f"a pattern for it to the promptflow_secret_patterns ini key"
+                f"{where} was not written: {place} still holds a value that looks like a "
+                "secret after scrubbing; remove it from the request, or add a pattern for it "
+                "to the promptflow_secret_patterns ini key"
             )
 
 

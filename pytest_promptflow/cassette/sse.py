@@ -25,11 +25,15 @@ def parse_events(text: str) -> list[SseEvent]:
         )
         if data is not None:
             try:
-                event.data = json.loads(data)
-            except ValueError:
-                event.text = data
-            if event.data is None:
-                # JSON null would be indistinguishable from no data at all.
+                parsed = json.loads(data)
+            except (ValueError, RecursionError):
+                parsed = None
+            # Only objects and arrays are stored parsed. Anything else (a bare number, a
+            # marker like [DONE], text) is kept as received, so that it replays byte for
+            # byte: 1.50 stays 1.50, where JSON would give back 1.5.
+            if isinstance(parsed, (dict, list)):
+                event.data = parsed
+            else:
                 event.text = data
         events.append(event)
     return events

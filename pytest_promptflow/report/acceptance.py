@@ -50,15 +50,12 @@ class Acceptance:
     """Tests that failed, so their outputs were not taken."""
     deleted: list[str] = field(default_factory=list)
     """Recorded runs deleted because no collected test or case owns them."""
-    pruning_skipped: str | None = None
-    """Why recorded runs of removed tests were not looked for, when they were not."""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "accepted": [case.to_json() for case in self.accepted],
             "not_accepted": list(self.not_accepted),
             "deleted": list(self.deleted),
-            "pruning_skipped": self.pruning_skipped,
         }
 
     def merge_json(self, data: Mapping[str, Any]) -> None:
@@ -69,7 +66,6 @@ class Acceptance:
         self.accepted.sort(key=lambda case: case.test)
         self.not_accepted = sorted({*self.not_accepted, *data["not_accepted"]})
         self.deleted = sorted({*self.deleted, *data["deleted"]})
-        self.pruning_skipped = self.pruning_skipped or data["pruning_skipped"]
 
     def note_test(
         self, test: str, before: RecordedRun | None, written: Path | None, *, passed: bool
@@ -118,8 +114,6 @@ class Acceptance:
                 "longer exist:"
             )
             lines += [f"  {path}" for path in self.deleted]
-        if self.pruning_skipped:
-            lines.append(f"not looked for: recorded runs of removed tests ({self.pruning_skipped})")
         if self.not_accepted:
             lines.append(
                 f"not accepted: {len(self.not_accepted)} test(s) failed, so their outputs were "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -203,7 +204,14 @@ def render_report(suffix: str, tally: SessionTally, accept_command: str) -> str:
     return json_report(tally)
 
 
-def write_report(path: Path, tally: SessionTally, accept_command: str) -> None:
-    """The one writer of reports, for the session and for merged shards alike."""
+def write_report(
+    path: Path,
+    tally: SessionTally,
+    accept_command: str,
+    scrub: Callable[[str], str] | None = None,
+) -> None:
+    """The one writer of reports, for the session and for merged shards alike; ``scrub``
+    redacts the session's secrets from its text."""
     check_report_path(path)
-    write_atomically(path, render_report(path.suffix, tally, accept_command))
+    text = render_report(path.suffix, tally, accept_command)
+    write_atomically(path, scrub(text) if scrub is not None else text)

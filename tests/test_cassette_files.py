@@ -1,0 +1,469 @@
+"""Recorded run files: only regular, well-formed files are read, none is lost or
+overwritten by a run that failed, nothing half-written outlives the next run, pruning
+happens only when the run saw every test, and file names are safe on every system."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from llm_fakes import Project
+
+from pytest_promptflow import CassetteError
+from pytest_promptflow.cassette import format as cassette_format
+from pytest_promptflow.cassette.format import (
+    read_recorded_run,
+    recorded_run_path,
+    remove_orphan_temporaries,
+    write_atomically,
+)
+
+ASK = """
+    import pytest
+    from endpoint import openai_client, save
+
+    @pytest.mark.promptflow
+    def test_ask():
+        reply = openai_client().chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "What is gravity?"}]
+        )
+        save("answer", reply.choices[0].message.content)
+    """
+CASSETTE = "test_chain/test_ask.json"
+VALID: dict[str, Any] = {
+    "format": 1,
+    "test": "test_chain.py::test_ask",
+    "interactions": [
+        {
+            "request": {"method": "POST", "url": "http://x.test/v1", "body": {"a": 1}},
+            "response": {"status": 200, "body_base64": "AAEC"},
+        }
+    ],
+}
+
+
+def recorded(project: Project) -> Path:
+    project.write(ASK)
+    project.record().assert_outcomes(passed=1)
+    project.llm.reset()
+    return project.cassettes / CASSETTE
+
+
+# -- what is read -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[" * 5000 + "]" * 5000, "is nested too deeply to read"),
+        (
+            json.dumps({**VALID, "x": [[[[0]]]]}).replace("[[[[0]]]]", "[" * 300 + "]" * 300),
+            "is nested more than 200 levels deep at x" + "[0]" * 200,
+        ),
+        (
+            '{"format": 1, "test": ' + "9" * 5000 + "}",
+            "holds a number that cannot be read at line 1",
+        ),
+        ('{"format": 1, "test": NaN}', "holds a number that cannot be read"),
+        (
+            json.dumps({**VALID, "format": True}),
+            "has format True, but this pytest-promptflow reads",
+        ),
+        (json.dumps({**VALID, "format": 1.0}), "has format 1.0, but this pytest-promptflow reads"),
+        (json.dumps({**VALID, "format": "1"}), "has format '1'"),
+        (
+            json.dumps(VALID).replace('"AAEC"', '"not base64!"'),
+            "at interactions.0.response.body_base64: Value error, is not valid base64",
+        ),
+        (
+            json.dumps(VALID).replace('"status": 200', '"status": 99999'),
+            "at interactions.0.response.status: Input should be less than or equal to 599",
+        ),
+        (
+            json.dumps(VALID).replace('"status": 200', '"status": "200"'),
+            "at interactions.0.response.status: Input should be a valid integer",
+        ),
+        (
+            json.dumps(VALID).replace('"method": "POST"', '"method": "PO ST"'),
+            "at interactions.0.request.method: String should match pattern",
+        ),
+        (
+            json.dumps(VALID).replace('"body": {"a": 1}', '"headers": {"x": ["a\\r\\nb"]}'),
+            "at interactions.0.request.headers: Value error, the value of header 'x' holds",
+        ),
+        ('{"format": 1, "test": "\\ud800"}', "holds an invalid Unicode character at test"),
+    ],
+    ids=[
+        "deep-json",
+        "deep-body",
+        "huge-int",
+        "nan",
+        "format-true",
+        "format-float",
+        "format-string",
+        "bad-base64",
+        "bad-status",
+        "string-status",
+        "bad-method",
+        "header-injection",
+        "lone-surrogate",
+    ],
+)
+def test_malformed_content_is_a_cassette_error_naming_the_file_and_place(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "run.json"
+    path.write_text(text)
+
+    with pytest.raises(CassetteError) as raised:
+        read_recorded_run(path)
+
+    assert str(raised.value).startswith(f"cassette {path} ")
+    assert message in str(raised.value)
+
+
+def test_only_a_regular_file_is_read(tmp_path: Path) -> None:
+    link = tmp_path / "zero.json"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(CassetteError, match="is a symbolic link; only regular files are read"):
+        read_recorded_run(link)
+
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    with pytest.raises(CassetteError, match="is not a regular file"):
+        read_recorded_run(fifo)
+
+    folder = tmp_path / "folder.json"
+    folder.mkdir()
+    with pytest.raises(CassetteError, match="is not a regular file"):
+        read_recorded_run(folder)
+
+
+def test_a_file_over_the_size_limit_is_refused_unread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(VALID))
+    monkeypatch.setattr(cassette_format, "MAX_RECORDED_RUN_BYTES", path.stat().st_size - 1)
+
+    with pytest.raises(CassetteError, match="is larger than 0 MiB, the most a recorded run"):
+        read_recorded_run(path)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+        lambda children: st.lists(children) | st.dictionaries(st.text(), children),
+        max_leaves=30,
+    )
+)
+def test_any_json_reads_as_a_recorded_run_or_raises_only_cassette_error(value: Any) -> None:
+    fuzzed = Path(os.environ.get("TMPDIR", "/tmp")) / f"fuzz-{os.getpid()}.json"
+    for document in (
+        value,
+        {**VALID, "interactions": value},
+        {"format": 1, "test": "t", **(value if isinstance(value, dict) else {"steps": value})},
+    ):
+        fuzzed.write_text(json.dumps(document))
+        with contextlib.suppress(CassetteError):
+            read_recorded_run(fuzzed)
+    fuzzed.unlink()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_any_bytes_read_as_a_recorded_run_or_raise_only_cassette_error(data: bytes) -> None:
+    fuzzed = Path(os.environ.get("TMPDIR", "/tmp")) / f"fuzz-bytes-{os.getpid()}.json"
+    fuzzed.write_bytes(data)
+    try:
+        read_recorded_run(fuzzed)
+    except CassetteError:
+        pass
+    finally:
+        fuzzed.unlink()
+
+
+@pytest.mark.parametrize("mode", ["none", "new", "all"])
+@pytest.mark.parametrize("format_value", ["true", "1.0"])
+def test_a_file_that_could_not_be_read_is_never_rewritten(
+    project: Project, mode: str, format_value: str
+) -> None:
+    path = recorded(project)
+    text = path.read_text().replace('"format": 1', f'"format": {format_value}', 1)
+    path.write_text(text)
+
+    result = project.record(mode=mode)
+
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([f"*cassette {path} has format {format_value.title()}*"])
+    assert path.read_text() == text
+    assert project.llm.requests == []
+
+
+def test_a_symlinked_cassette_is_refused_and_left_alone(project: Project) -> None:
+    path = recorded(project)
+    path.unlink()
+    path.symlink_to("/dev/zero")
+
+    result = project.record(mode="all")
+
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([f"*cassette {path} is a symbolic link*"])
+    assert path.is_symlink()
+    assert project.llm.requests == []
+
+
+# -- nothing lost by a failing phase ------------------------------------------------------
+
+
+@pytest.mark.parametrize("phase", ["setup", "teardown"])
+def test_a_failing_fixture_never_overwrites_the_recording(project: Project, phase: str) -> None:
+    path = recorded(project)
+    before = path.read_bytes()
+    project.pytester.makeconftest(
+        f"""
+        import pytest
+
+        @pytest.fixture(autouse=True)
+        def flaky():
+            if {phase == "setup"!r}:
+                raise RuntimeError("setup failed")
+            yield
+            raise RuntimeError("teardown failed")
+        """
+    )
+
+    result = project.record(mode="all")
+
+    result.assert_outcomes(**({"errors": 1} if phase == "setup" else {"passed": 1, "errors": 1}))
+    assert path.read_bytes() == before
+
+
+# -- temporary files ---------------------------------------------------------------------
+
+
+def test_a_temporary_file_left_by_a_killed_run_is_removed_by_the_next_run(
+    project: Project,
+) -> None:
+    path = recorded(project)
+    orphan = path.parent / ".tmp-test_ask-k2j4h1.json"
+    orphan.write_text("{" * 1000)
+    stale = time.time() - 60
+    os.utime(orphan, (stale, stale))
+
+    with project.llm.offline():
+        project.run().assert_outcomes(passed=1)
+
+    assert not orphan.exists()
+    assert sorted(p.name for p in path.parent.iterdir()) == ["test_ask.json"]
+
+
+def test_a_temporary_file_being_written_is_left_alone(tmp_path: Path) -> None:
+    folder = tmp_path / "cassettes"
+    folder.mkdir()
+    writing = folder / ".tmp-test_a-abc.json"
+    orphan = folder / ".tmp-test_b-def.json"
+    fresh = folder / ".tmp-test_c-ghi.json"
+    for temporary in (writing, orphan, fresh):
+        temporary.write_text("{")
+    stale = time.time() - 60
+    os.utime(writing, (stale, stale))
+    os.utime(orphan, (stale, stale))
+
+    with writing.open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # as write_atomically holds it
+        removed = remove_orphan_temporaries(folder, older_than=time.time() - 30)
+
+    assert removed == [orphan]
+    assert writing.exists()
+    assert fresh.exists(), "newer than the run: perhaps another worker's write"
+
+
+def test_a_write_is_flushed_to_disk_before_the_rename(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: (events.append("fsync"), real_fsync(fd))[1])
+    monkeypatch.setattr(
+        os, "replace", lambda a, b: (events.append("replace"), real_replace(a, b))[1]
+    )
+
+    write_atomically(tmp_path / "run.json", "{}\n")
+
+    assert events[:2] == ["fsync", "replace"]
+    assert (tmp_path / "run.json").read_text() == "{}\n"
+
+
+# -- pruning -----------------------------------------------------------------------------
+
+TWO_TESTS = """
+    import pytest
+    from pytest_promptflow import step
+
+    @step
+    def double(n: int) -> int:
+        return n * 2
+
+    @pytest.mark.promptflow
+    def test_kept():
+        double(1)
+
+    @pytest.mark.promptflow
+    @pytest.mark.slow
+    def test_failing_before():
+        double(2)
+    """
+
+
+@pytest.mark.parametrize(
+    ("selection", "reason"),
+    [
+        (["--lf"], "the run selected some tests only (--lf)"),
+        (["--sw"], "the run selected some tests only (--sw)"),
+        (["-m", "not slow"], "the run selected some tests only (-m)"),
+        (["-k", "kept"], "the run selected some tests only (-k)"),
+        (
+            ["--deselect", "test_chain.py::test_kept"],
+            "the run selected some tests only (--deselect)",
+        ),
+        (["-p", "deselector"], "1 collected test(s) were deselected"),
+        (["-p", "dropper"], "a plugin left out 1 collected test(s)"),
+    ],
+    ids=["lf", "sw", "m", "k", "deselect", "deselecting-plugin", "dropping-plugin"],
+)
+def test_accepting_a_narrowed_run_prunes_nothing_and_says_why(
+    project: Project, selection: list[str], reason: str
+) -> None:
+    project.pytester.makeini("[pytest]\nmarkers =\n    slow: slow\n")
+    project.write(TWO_TESTS)
+    project.pytester.syspathinsert()
+    project.pytester.makepyfile(
+        deselector="""
+        def pytest_collection_modifyitems(config, items):
+            dropped = [i for i in items if "failing" in i.name]
+            items[:] = [i for i in items if i not in dropped]
+            config.hook.pytest_deselected(items=dropped)
+        """,
+        dropper="""
+        def pytest_collection_modifyitems(items):
+            items[:] = [i for i in items if "failing" not in i.name]
+        """,
+    )
+    project.pytester.runpytest("--promptflow-record=all").assert_outcomes(passed=2)
+    # A removed case's file, which accepting the whole module would prune.
+    stale = project.cassettes / "test_chain/test_removed.json"
+    stale.write_text((project.cassettes / "test_chain/test_kept.json").read_text())
+    before = project.files()
+
+    result = project.pytester.runpytest(*selection, "--promptflow-accept")
+
+    assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED)
+    result.stdout.fnmatch_lines([f"recorded runs not pruned: {reason}; *"])
+    assert project.files() == before
+
+    result = project.pytester.runpytest("--promptflow-accept")
+    result.stdout.fnmatch_lines(["pruned 1 recorded run(s) that no test owns any more"])
+    assert not stale.exists()
+
+
+# -- file names --------------------------------------------------------------------------
+
+
+def test_case_ids_that_differ_only_in_case_get_different_files_everywhere() -> None:
+    names = [
+        recorded_run_path(Path("c"), Path("test_x.py"), "test_t", case).name
+        for case in ["comet", "Comet", "COMET"]
+    ]
+
+    assert names[0] == "comet.json"
+    assert len({name.lower() for name in names}) == 3
+
+
+@pytest.mark.parametrize("reserved", ["CON", "nul", "aux.x", "COM1", "lpt9", "PRN"])
+def test_names_reserved_on_windows_are_never_used(reserved: str) -> None:
+    path = recorded_run_path(Path("c"), Path("con/test_x.py"), reserved, reserved)
+
+    for part in path.parts:
+        assert part.split(".")[0].upper() not in {"CON", "NUL", "AUX", "COM1", "LPT9", "PRN"}
+
+
+def test_a_recording_under_its_old_name_replays_and_moves_when_rewritten(
+    project: Project,
+) -> None:
+    (project.path / "fixtures").mkdir()
+    (project.path / "fixtures" / "topics.jsonl").write_text(
+        '{"id": "Comet", "topic": "comets"}\n{"id": "comet", "topic": "tails"}\n'
+    )
+    project.write(
+        """
+        import pytest
+        from endpoint import openai_client
+
+        @pytest.mark.promptflow_cases("topics.jsonl")
+        def test_topic(chain_case):
+            openai_client().chat.completions.create(
+                model="m", messages=[{"role": "user", "content": chain_case.input["topic"]}]
+            )
+        """
+    )
+    project.record().assert_outcomes(passed=2)
+    digest = hashlib.sha256(b"Comet").hexdigest()[:6]
+    assert sorted(project.files()) == [
+        f"test_chain/test_topic/Comet-{digest}.json",
+        "test_chain/test_topic/comet.json",
+    ]
+    # As an older version named it: Comet.json, beside comet.json (on Linux).
+    new = project.cassettes / f"test_chain/test_topic/Comet-{digest}.json"
+    old = project.cassettes / "test_chain/test_topic/Comet.json"
+    new.rename(old)
+    before = project.files()
+
+    with project.llm.offline():
+        project.run().assert_outcomes(passed=2)
+        project.run("--promptflow-accept").assert_outcomes(passed=2)
+    assert project.files() == before, "replaying and accepting unchanged keep the old name"
+
+    project.record().assert_outcomes(passed=2)
+    assert sorted(project.files()) == [
+        f"test_chain/test_topic/Comet-{digest}.json",
+        "test_chain/test_topic/comet.json",
+    ]
+    assert json.loads(new.read_text())["case"] == "Comet"
+
+
+def test_an_old_name_holding_another_case_is_not_taken_for_this_one(project: Project) -> None:
+    # On a case-insensitive file system, Comet.json opens comet.json: a different case.
+    (project.path / "fixtures").mkdir()
+    (project.path / "fixtures" / "topics.jsonl").write_text('{"id": "Comet", "topic": "x"}\n')
+    project.write(
+        textwrap.dedent(
+            """
+            import pytest
+
+            @pytest.mark.promptflow_cases("topics.jsonl")
+            def test_topic(chain_case):
+                pass
+            """
+        )
+    )
+    old = project.cassettes / "test_chain/test_topic/Comet.json"
+    old.parent.mkdir(parents=True)
+    old.write_text(
+        json.dumps({"format": 1, "test": "test_chain.py::test_topic[comet]", "case": "comet"})
+    )
+
+    project.record().assert_outcomes(passed=1)
+
+    assert json.loads(old.read_text())["case"] == "comet", "left alone"
