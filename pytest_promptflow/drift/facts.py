@@ -573,33 +573,30 @@ def _context(words: list[str], index: int, reach: int = 3) -> frozenset[str]:
     return frozenset(found)
 
 
+_NAME_WORD = re.compile(r"[A-Za-z][A-Za-z0-9'&.-]*[A-Za-z0-9]|[A-Za-z]")
+_HAS_DIGIT = re.compile(r"\d")
+
+
 def _names(text: str, facts: Facts) -> None:
     for sentence in _SENTENCE_BREAK.split(text):
-        words = list(re.finditer(r"[A-Za-z][A-Za-z0-9'&.-]*[A-Za-z0-9]|[A-Za-z]", sentence))
+        words = list(_NAME_WORD.finditer(sentence))
         for position, match in enumerate(words):
             word = match.group(0)
+            if word.islower():
+                continue  # most words: no capital, no name
             lower = word.lower()
             bare = lower[:-2] if lower.endswith("'s") else lower
-            if bare in _NOT_NAMES or any(c.isdigit() for c in word):
+            if bare in _NOT_NAMES or _HAS_DIGIT.search(word):
                 continue  # a word with digits is an identifier
-            inner = any(c.isupper() for c in word[1:]) and not word.isupper()
-            acronym = word.isupper() and len(word) >= 2 and bare not in _CURRENCY_WORDS
+            inner = not word.isupper() and any(c.isupper() for c in word[1:])
+            acronym = word.isupper() and len(word) >= 2
             if not (word[0].isupper() or inner):
                 continue
-            first = position == 0 or sentence[: match.start()].rstrip().endswith(('"', "“", "("))
+            first = position == 0 or sentence[: match.start()].rstrip().endswith(
+                ('"', "\u201c", "(")
+            )
             next_capital = position + 1 < len(words) and words[position + 1].group(0)[0].isupper()
             previous_capital = position > 0 and words[position - 1].group(0)[0].isupper()
-            if (
-                first
-                and not (inner or acronym or next_capital)
-                and bare
-                in _STOPWORDS
-                | {
-                    "thanks",
-                    "your",
-                }
-            ):
-                continue
             if first and not (inner or acronym or next_capital or previous_capital):
                 continue  # a capital that only starts the sentence says nothing
             if bare in _STOPWORDS and not (inner or acronym):
