@@ -1,9 +1,9 @@
-"""Recording and replaying one test case's HTTP interactions through vcrpy.
+"""Recording and replaying one test case's HTTP interactions.
 
-vcrpy patches the HTTP libraries (httpx, httpx2, requests, aiohttp...) and asks the
-cassette whether it can play a request, for the response, and to keep a new one.
-``CaseRecorder`` answers those questions from the recorded run file with an indexed
-lookup, tags what it records with the current step, and writes the file at the end.
+vcrpy's patched HTTP libraries (``cassette/interception.py``) ask whether a request
+can be played, for the response, and to keep a new one. ``CaseRecorder`` answers those
+questions from the recorded run file with an indexed lookup, tags what it records with
+the current step, and writes the file at the end.
 """
 
 from __future__ import annotations
@@ -11,16 +11,13 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
-import difflib
 import json
 import threading
 import time
 from collections.abc import Mapping
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any, Protocol
 
-import vcr.cassette
 import vcr.filters
 from vcr.request import Request as VcrRequest
 
@@ -41,11 +38,18 @@ from pytest_promptflow.cassette.format import (
     sorted_json,
     write_atomically,
 )
+from pytest_promptflow.cassette.interception import HttpInterception, VcrResponse
 from pytest_promptflow.cassette.matching import (
     RecordingIndex,
     canonical_request_key,
     parse_body,
     without_random_boundary,
+)
+from pytest_promptflow.cassette.misses import (
+    body_diff,
+    closest_recording,
+    display_path,
+    miss_response,
 )
 from pytest_promptflow.cassette.modes import RecordingOptions, RecordMode
 from pytest_promptflow.cassette.scrub import (
@@ -55,14 +59,8 @@ from pytest_promptflow.cassette.scrub import (
     kept_headers,
 )
 from pytest_promptflow.cassette.sse import parse_events, serialize_events
-from pytest_promptflow.steps import current_step, request_step
+from pytest_promptflow.steps import request_step
 from pytest_promptflow.trace import Run, current_judge, recording_run
-
-VcrResponse = dict[str, Any]
-MAX_DIFF_LINES = 40
-MISS_STATUS = 400
-"""A request with no recording is answered with this status, which SDKs do not retry."""
-MARKER_HINT = "@pytest.mark.promptflow"
 
 
 class CaseRecorder:
@@ -474,13 +472,13 @@ class CaseRecorder:
             first,
             f"  test:     {self.test_id}",
             f"  request:  {request.method.upper()} {self.scrubber.url(request.uri)}",
-            f"  cassette: {_display(self.path)}"
+            f"  cassette: {display_path(self.path)}"
             + ("" if self.loaded is not None else " (does not exist yet)"),
         ]
         if context is not None:
             lines += self._prompt_lines(step, context.prompts)
         live = self._recorded_request(request)
-        closest = self._closest(live, step)
+        closest = closest_recording(self._interactions, live, step)
         if closest is not None:
             position, recorded = closest
             made_by = f"step {recorded.step!r}" + (
@@ -489,7 +487,7 @@ class CaseRecorder:
             lines.append(
                 f"  closest recording: interaction {position} ({made_by}); request body diff:"
             )
-            lines += ["    " + line for line in _body_diff(recorded.request, live)]
+            lines += ["    " + line for line in body_diff(recorded.request, live)]
         lines += ["To record it, run:", f"  {self.record_command}"]
         return "\n".join(lines)
 
@@ -508,165 +506,6 @@ class CaseRecorder:
             if not recorded:
                 lines.append(f"  prompt {name}: version {version}")
         return lines
-
-    def _closest(self, live: RecordedRequest, step: str | None) -> tuple[int, Interaction] | None:
-        candidates = [
-            (position, interaction)
-            for position, interaction in enumerate(self._interactions)
-            if interaction.request.method == live.method
-        ]
-        same_step = [c for c in candidates if c[1].step == step]
-        candidates = same_step or candidates
-        if not candidates:
-            return None
-        target = "\n".join(_diff_lines(live))
-        return max(
-            candidates,
-            key=lambda c: difflib.SequenceMatcher(
-                None, "\n".join(_diff_lines(c[1].request)), target, autojunk=False
-            ).quick_ratio(),
-        )
-
-
-class StepRequestGuard:
-    """Stands in for a recorder during a test without a promptflow marker.
-
-    Its steps' requests would be neither recorded nor replayed, so they are refused
-    (answered with a miss that fails the test) in every record mode; requests made
-    outside any step go to the network as they would without the plugin.
-    """
-
-    def __init__(self, test_id: str, scrubber: Scrubber) -> None:
-        self.test_id = test_id
-        self.scrubber = scrubber
-        self.misses: list[str] = []
-        self._refused: dict[int, VcrRequest] = {}
-
-    def can_play(self, request: VcrRequest) -> bool:
-        context = current_step()
-        if context is None:
-            return False
-        self.scrubber.learn_secrets(list(request.headers.items()), request.uri)
-        message = (
-            f"step {context.step!r} made an HTTP request in {self.test_id}, a test without "
-            f"{MARKER_HINT}\n"
-            f"  request:  {request.method.upper()} {self.scrubber.url(request.uri)}\n"
-            "Its calls would be neither recorded nor replayed, so the request was refused "
-            "and never reached the network.\n"
-            f"Add {MARKER_HINT} to the test (or parametrize it with "
-            "@pytest.mark.promptflow_cases) to record and replay them."
-        )
-        if message not in self.misses:
-            self.misses.append(message)
-        self._refused[id(request)] = request
-        return True
-
-    def play(self, request: VcrRequest) -> VcrResponse:
-        self._refused.pop(id(request), None)
-        return miss_response()
-
-    def record(self, request: VcrRequest, response: VcrResponse) -> None:
-        """Requests outside steps are not recorded."""
-
-
-def miss_response() -> VcrResponse:
-    """The answer to a request that has no recording: a client error that the openai and
-    anthropic SDKs do not retry (and are told not to), so the miss is reported once."""
-    body = {
-        "error": {
-            "message": "pytest-promptflow: no recording for this request; see the test's "
-            "failure for what to do",
-            "type": "promptflow_recording_missing",
-            "code": "recording_missing",
-        }
-    }
-    return {
-        "status": {"code": MISS_STATUS, "message": HTTPStatus(MISS_STATUS).phrase},
-        "headers": {"content-type": ["application/json"], "x-should-retry": ["false"]},
-        "body": {"string": json.dumps(body).encode("utf-8")},
-    }
-
-
-class HttpTarget(Protocol):
-    """What answers intercepted HTTP: a test case's recorder, or anything alike."""
-
-    def can_play(self, request: VcrRequest) -> bool:
-        """Whether ``play`` answers this request; False lets it through to the network."""
-
-    def play(self, request: VcrRequest) -> VcrResponse: ...
-
-    def record(self, request: VcrRequest, response: VcrResponse) -> None:
-        """Keep what the network answered."""
-
-
-class HttpInterception:
-    """vcrpy's patches of the HTTP libraries, routed to the recorder of the running test.
-
-    Patching every library costs more than replaying a small recorded run, so the
-    patches stay in place across consecutive tests and only the recorder changes.
-    """
-
-    def __init__(self) -> None:
-        self.recorder: HttpTarget | None = None
-        self._patches: contextlib.ExitStack | None = None
-        self._first_byte = latency.FirstByteProbe()
-
-    @property
-    def patched(self) -> bool:
-        return self._patches is not None
-
-    def attach(self, recorder: HttpTarget) -> None:
-        if self._patches is None:
-            self._first_byte.install()
-            with contextlib.ExitStack() as patches:
-                patches.enter_context(_RecorderCassette.use(path="<promptflow>", interception=self))
-                self._patches = patches.pop_all()
-        self.recorder = recorder
-
-    def detach(self, recorder: HttpTarget) -> None:
-        if self.recorder is recorder:
-            self.recorder = None
-
-    def close(self) -> None:
-        """Remove the patches; HTTP goes straight to the network again."""
-        self.recorder = None
-        if self._patches is not None:
-            self._patches.close()
-            self._patches = None
-        self._first_byte.uninstall()
-
-
-class _RecorderCassette(vcr.cassette.Cassette):  # type: ignore[misc]
-    """The cassette vcrpy's patched HTTP clients talk to; it defers to the attached recorder.
-    With none attached, requests pass through to the network unrecorded."""
-
-    def __init__(self, path: str, interception: HttpInterception) -> None:
-        super().__init__(path)
-        self._interception = interception
-
-    def _load(self) -> None:
-        """The recorder reads the file itself."""
-
-    def _save(self, force: bool = False) -> None:
-        """The recorder writes the file itself, when the test has ended."""
-
-    @property
-    def write_protected(self) -> bool:
-        return False
-
-    def can_play_response_for(self, request: VcrRequest) -> bool:
-        recorder = self._interception.recorder
-        return recorder is not None and recorder.can_play(request)
-
-    def play_response(self, request: VcrRequest) -> VcrResponse:
-        recorder = self._interception.recorder
-        assert recorder is not None, "vcrpy plays only what can_play_response_for offered"
-        return recorder.play(request)
-
-    def append(self, request: VcrRequest, response: VcrResponse) -> None:
-        recorder = self._interception.recorder
-        if recorder is not None:
-            recorder.record(request, response)
 
 
 def _body_bytes(request: VcrRequest) -> bytes | None:
@@ -698,46 +537,3 @@ def _vcr_response(response: RecordedResponse) -> VcrResponse:
         "headers": {name: list(values) for name, values in response.headers.items()},
         "body": {"string": raw},
     }
-
-
-def _diff_lines(request: RecordedRequest) -> list[str]:
-    """The request body as path: value lines, multi-line strings split, for a readable diff."""
-    lines: list[str] = []
-
-    def walk(value: Any, path: str) -> None:
-        if isinstance(value, dict):
-            for key in sorted(value):
-                walk(value[key], f"{path}.{key}" if path else str(key))
-        elif isinstance(value, list):
-            for position, item in enumerate(value):
-                walk(item, f"{path}[{position}]")
-        elif isinstance(value, str) and "\n" in value:
-            lines.append(f"{path}:")
-            lines.extend(f"  | {line}" for line in value.split("\n"))
-        else:
-            lines.append(f"{path}: {json.dumps(value, ensure_ascii=False)}")
-
-    if request.body is not None:
-        walk(request.body, "")
-    else:
-        walk(request.body_text or request.body_base64 or "", "(body)")
-    return lines
-
-
-def _body_diff(recorded: RecordedRequest, live: RecordedRequest) -> list[str]:
-    diff = list(
-        difflib.unified_diff(
-            _diff_lines(recorded), _diff_lines(live), "recorded", "requested", n=1, lineterm=""
-        )
-    )
-    if len(diff) > MAX_DIFF_LINES:
-        diff = [*diff[:MAX_DIFF_LINES], f"... ({len(diff) - MAX_DIFF_LINES} more lines)"]
-    return [line[:200] for line in diff]
-
-
-def _display(path: Path) -> str:
-    """``path`` relative to the working directory when it is below it."""
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
