@@ -17,6 +17,7 @@ import time
 from collections.abc import Mapping
 from http import HTTPStatus
 from pathlib import Path
+from typing import Any
 
 import vcr.filters
 from vcr.request import Request as VcrRequest
@@ -63,6 +64,17 @@ from pytest_promptflow.steps import request_step
 from pytest_promptflow.trace import Run, current_judge, recording_run
 
 
+@dataclasses.dataclass(frozen=True)
+class _ScrubbedBody:
+    """A live request's grouped headers (lower-case names, not yet scrubbed) and its body
+    as stored: scrubbed JSON, text or base64."""
+
+    headers: dict[str, list[str]]
+    body: Any
+    text: str | None
+    base64: str | None
+
+
 class CaseRecorder:
     """The recorded run of one test case while the test runs."""
 
@@ -104,9 +116,11 @@ class CaseRecorder:
         self.loaded: RecordedRun | None = None
         self._interactions: list[Interaction] = []
         self._own_count = 0
+        self._keys: list[str] = []
         self._index = RecordingIndex(())
         self._pending: tuple[VcrRequest, str] | None = None
         self._last_request: tuple[VcrRequest, RecordedRequest] | None = None
+        self._last_body: tuple[VcrRequest, _ScrubbedBody] | None = None
         self._active: contextlib.ExitStack | None = None
         self._interception: HttpInterception | None = None
         self._owns_interception = False
@@ -123,7 +137,9 @@ class CaseRecorder:
         own = self.loaded.interactions if self.loaded is not None else []
         self._own_count = len(own)
         self._interactions = own + (self.seed.interactions if self.seed is not None else [])
-        self._index = RecordingIndex(self._key_of(i.request) for i in self._interactions)
+        self._keys = [self._key_of(i.request) for i in self._interactions]
+        """The key of each known interaction, computed once when the file is read."""
+        self._index = RecordingIndex(self._keys)
         self._owns_interception = interception is None
         self._interception = interception or HttpInterception()
         self._interception.attach(self)
@@ -361,8 +377,8 @@ class CaseRecorder:
         kept, so that re-recording an unchanged chain changes no byte."""
         if self._latencies is None:
             self._latencies = {
-                (self._key_of(i.request), response_fingerprint(i.response)): i.latency
-                for i in self._interactions
+                (key, response_fingerprint(i.response)): i.latency
+                for key, i in zip(self._keys, self._interactions, strict=True)
                 if i.latency is not None
             }
         exchange = (self._key_of(interaction.request), response_fingerprint(interaction.response))
@@ -370,9 +386,10 @@ class CaseRecorder:
 
     # -- conversions -------------------------------------------------------------------
 
-    def _recorded_request(self, request: VcrRequest) -> RecordedRequest:
-        """The request as it is stored, and matched: replay and recording share this."""
-        cached = self._last_request
+    def _scrubbed_body(self, request: VcrRequest) -> _ScrubbedBody:
+        """The request's secrets learned and its body scrubbed: the part of the request as
+        stored that both its key and the full recorded request need, built once."""
+        cached = self._last_body
         if cached is not None and cached[0] is request:
             return cached[1]
         headers = list(request.headers.items())
@@ -395,14 +412,30 @@ class CaseRecorder:
         if text is not None:
             text = scrubber.form(text) if "x-www-form-urlencoded" in lowered else text
             text = scrubber.text(text)
-        kept = kept_headers(grouped, KEPT_REQUEST_HEADERS)
+        scrubbed = _ScrubbedBody(
+            headers=grouped,
+            body=body,
+            text=text,
+            base64=scrubber.base64_body(encoded) if encoded is not None else None,
+        )
+        self._last_body = (request, scrubbed)
+        return scrubbed
+
+    def _recorded_request(self, request: VcrRequest) -> RecordedRequest:
+        """The request as it is stored: replay misses and recording share this."""
+        cached = self._last_request
+        if cached is not None and cached[0] is request:
+            return cached[1]
+        scrubbed = self._scrubbed_body(request)
+        scrubber = self.scrubber
+        kept = kept_headers(scrubbed.headers, KEPT_REQUEST_HEADERS)
         recorded = RecordedRequest(
             method=request.method.upper(),
             url=scrubber.url(request.uri),
             headers={name: [scrubber.text(v) for v in values] for name, values in kept.items()},
-            body=sorted_json(body),
-            body_text=text,
-            body_base64=scrubber.base64_body(encoded) if encoded is not None else None,
+            body=sorted_json(scrubbed.body),
+            body_text=scrubbed.text,
+            body_base64=scrubbed.base64,
         )
         self._last_request = (request, recorded)
         return recorded
@@ -449,7 +482,17 @@ class CaseRecorder:
         )
 
     def _live_key(self, request: VcrRequest) -> str:
-        return self._key_of(self._recorded_request(request))
+        """The key of ``request`` as stored, the same as ``_key_of(_recorded_request())``:
+        the key reads no header, so the stored headers are not built for it."""
+        scrubbed = self._scrubbed_body(request)
+        return canonical_request_key(
+            request.method.upper(),
+            self.scrubber.url(request.uri),
+            scrubbed.body,
+            scrubbed.text,
+            self.options.ignored_body_fields,
+            scrubbed.base64,
+        )
 
     # -- the message of a miss ---------------------------------------------------------
 
