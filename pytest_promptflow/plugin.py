@@ -47,11 +47,9 @@ from pytest_promptflow.usage import Prices, load_prices
 if TYPE_CHECKING:
     from _pytest.terminal import TerminalReporter
 
-    from pytest_promptflow.cassette.recorder import (
-        CaseRecorder,
-        HttpInterception,
-        StepRequestGuard,  # noqa: F401 (named by a stash key)
-    )
+    from pytest_promptflow.cassette.guard import StepRequestGuard  # noqa: F401 (stash key)
+    from pytest_promptflow.cassette.interception import HttpInterception
+    from pytest_promptflow.cassette.recorder import CaseRecorder
     from pytest_promptflow.trace import Run
 
 CASES_MARKER = "promptflow_cases"
@@ -387,7 +385,7 @@ def _accept_command(config: pytest.Config, *selection: str) -> str:
 
 
 def _interception(config: pytest.Config) -> HttpInterception:
-    from pytest_promptflow.cassette.recorder import HttpInterception
+    from pytest_promptflow.cassette.interception import HttpInterception
 
     if interception_key not in config.stash:
         config.stash[interception_key] = HttpInterception()
@@ -449,7 +447,7 @@ class PromptflowTestHooks:
             item.stash[recorder_key] = recorder
         else:
             # A step called here would reach the network unrecorded: the guard refuses it.
-            from pytest_promptflow.cassette.recorder import StepRequestGuard
+            from pytest_promptflow.cassette.guard import StepRequestGuard
 
             guard = StepRequestGuard(item.nodeid, item.config.stash[scrubber_key])
             _interception(item.config).attach(guard)

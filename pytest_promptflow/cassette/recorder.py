@@ -1,9 +1,9 @@
-"""Recording and replaying one test case's HTTP interactions through vcrpy.
+"""Recording and replaying one test case's HTTP interactions.
 
-vcrpy patches the HTTP libraries (httpx, httpx2, requests, aiohttp...) and asks the
-cassette whether it can play a request, for the response, and to keep a new one.
-``CaseRecorder`` answers those questions from the recorded run file with an indexed
-lookup, tags what it records with the current step, and writes the file at the end.
+vcrpy's patched HTTP libraries (``cassette/interception.py``) ask whether a request
+can be played, for the response, and to keep a new one. ``CaseRecorder`` answers those
+questions from the recorded run file with an indexed lookup, tags what it records with
+the current step, and writes the file at the end.
 """
 
 from __future__ import annotations
@@ -11,16 +11,14 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
-import difflib
 import json
 import threading
 import time
 from collections.abc import Mapping
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-import vcr.cassette
 import vcr.filters
 from vcr.request import Request as VcrRequest
 
@@ -41,11 +39,18 @@ from pytest_promptflow.cassette.format import (
     sorted_json,
     write_atomically,
 )
+from pytest_promptflow.cassette.interception import HttpInterception, VcrResponse
 from pytest_promptflow.cassette.matching import (
     RecordingIndex,
     canonical_request_key,
     parse_body,
     without_random_boundary,
+)
+from pytest_promptflow.cassette.misses import (
+    body_diff,
+    closest_recording,
+    display_path,
+    miss_response,
 )
 from pytest_promptflow.cassette.modes import RecordingOptions, RecordMode
 from pytest_promptflow.cassette.scrub import (
@@ -55,14 +60,19 @@ from pytest_promptflow.cassette.scrub import (
     kept_headers,
 )
 from pytest_promptflow.cassette.sse import parse_events, serialize_events
-from pytest_promptflow.steps import current_step, request_step
+from pytest_promptflow.steps import request_step
 from pytest_promptflow.trace import Run, current_judge, recording_run
 
-VcrResponse = dict[str, Any]
-MAX_DIFF_LINES = 40
-MISS_STATUS = 400
-"""A request with no recording is answered with this status, which SDKs do not retry."""
-MARKER_HINT = "@pytest.mark.promptflow"
+
+@dataclasses.dataclass(frozen=True)
+class _ScrubbedBody:
+    """A live request's grouped headers (lower-case names, not yet scrubbed) and its body
+    as stored: scrubbed JSON, text or base64."""
+
+    headers: dict[str, list[str]]
+    body: Any
+    text: str | None
+    base64: str | None
 
 
 class CaseRecorder:
@@ -106,9 +116,11 @@ class CaseRecorder:
         self.loaded: RecordedRun | None = None
         self._interactions: list[Interaction] = []
         self._own_count = 0
+        self._keys: list[str] = []
         self._index = RecordingIndex(())
         self._pending: tuple[VcrRequest, str] | None = None
         self._last_request: tuple[VcrRequest, RecordedRequest] | None = None
+        self._last_body: tuple[VcrRequest, _ScrubbedBody] | None = None
         self._active: contextlib.ExitStack | None = None
         self._interception: HttpInterception | None = None
         self._owns_interception = False
@@ -125,7 +137,9 @@ class CaseRecorder:
         own = self.loaded.interactions if self.loaded is not None else []
         self._own_count = len(own)
         self._interactions = own + (self.seed.interactions if self.seed is not None else [])
-        self._index = RecordingIndex(self._key_of(i.request) for i in self._interactions)
+        self._keys = [self._key_of(i.request) for i in self._interactions]
+        """The key of each known interaction, computed once when the file is read."""
+        self._index = RecordingIndex(self._keys)
         self._owns_interception = interception is None
         self._interception = interception or HttpInterception()
         self._interception.attach(self)
@@ -363,8 +377,8 @@ class CaseRecorder:
         kept, so that re-recording an unchanged chain changes no byte."""
         if self._latencies is None:
             self._latencies = {
-                (self._key_of(i.request), response_fingerprint(i.response)): i.latency
-                for i in self._interactions
+                (key, response_fingerprint(i.response)): i.latency
+                for key, i in zip(self._keys, self._interactions, strict=True)
                 if i.latency is not None
             }
         exchange = (self._key_of(interaction.request), response_fingerprint(interaction.response))
@@ -372,9 +386,10 @@ class CaseRecorder:
 
     # -- conversions -------------------------------------------------------------------
 
-    def _recorded_request(self, request: VcrRequest) -> RecordedRequest:
-        """The request as it is stored, and matched: replay and recording share this."""
-        cached = self._last_request
+    def _scrubbed_body(self, request: VcrRequest) -> _ScrubbedBody:
+        """The request's secrets learned and its body scrubbed: the part of the request as
+        stored that both its key and the full recorded request need, built once."""
+        cached = self._last_body
         if cached is not None and cached[0] is request:
             return cached[1]
         headers = list(request.headers.items())
@@ -397,14 +412,30 @@ class CaseRecorder:
         if text is not None:
             text = scrubber.form(text) if "x-www-form-urlencoded" in lowered else text
             text = scrubber.text(text)
-        kept = kept_headers(grouped, KEPT_REQUEST_HEADERS)
+        scrubbed = _ScrubbedBody(
+            headers=grouped,
+            body=body,
+            text=text,
+            base64=scrubber.base64_body(encoded) if encoded is not None else None,
+        )
+        self._last_body = (request, scrubbed)
+        return scrubbed
+
+    def _recorded_request(self, request: VcrRequest) -> RecordedRequest:
+        """The request as it is stored: replay misses and recording share this."""
+        cached = self._last_request
+        if cached is not None and cached[0] is request:
+            return cached[1]
+        scrubbed = self._scrubbed_body(request)
+        scrubber = self.scrubber
+        kept = kept_headers(scrubbed.headers, KEPT_REQUEST_HEADERS)
         recorded = RecordedRequest(
             method=request.method.upper(),
             url=scrubber.url(request.uri),
             headers={name: [scrubber.text(v) for v in values] for name, values in kept.items()},
-            body=sorted_json(body),
-            body_text=text,
-            body_base64=scrubber.base64_body(encoded) if encoded is not None else None,
+            body=sorted_json(scrubbed.body),
+            body_text=scrubbed.text,
+            body_base64=scrubbed.base64,
         )
         self._last_request = (request, recorded)
         return recorded
@@ -451,7 +482,17 @@ class CaseRecorder:
         )
 
     def _live_key(self, request: VcrRequest) -> str:
-        return self._key_of(self._recorded_request(request))
+        """The key of ``request`` as stored, the same as ``_key_of(_recorded_request())``:
+        the key reads no header, so the stored headers are not built for it."""
+        scrubbed = self._scrubbed_body(request)
+        return canonical_request_key(
+            request.method.upper(),
+            self.scrubber.url(request.uri),
+            scrubbed.body,
+            scrubbed.text,
+            self.options.ignored_body_fields,
+            scrubbed.base64,
+        )
 
     # -- the message of a miss ---------------------------------------------------------
 
@@ -474,13 +515,13 @@ class CaseRecorder:
             first,
             f"  test:     {self.test_id}",
             f"  request:  {request.method.upper()} {self.scrubber.url(request.uri)}",
-            f"  cassette: {_display(self.path)}"
+            f"  cassette: {display_path(self.path)}"
             + ("" if self.loaded is not None else " (does not exist yet)"),
         ]
         if context is not None:
             lines += self._prompt_lines(step, context.prompts)
         live = self._recorded_request(request)
-        closest = self._closest(live, step)
+        closest = closest_recording(self._interactions, live, step)
         if closest is not None:
             position, recorded = closest
             made_by = f"step {recorded.step!r}" + (
@@ -489,7 +530,7 @@ class CaseRecorder:
             lines.append(
                 f"  closest recording: interaction {position} ({made_by}); request body diff:"
             )
-            lines += ["    " + line for line in _body_diff(recorded.request, live)]
+            lines += ["    " + line for line in body_diff(recorded.request, live)]
         lines += ["To record it, run:", f"  {self.record_command}"]
         return "\n".join(lines)
 
@@ -508,165 +549,6 @@ class CaseRecorder:
             if not recorded:
                 lines.append(f"  prompt {name}: version {version}")
         return lines
-
-    def _closest(self, live: RecordedRequest, step: str | None) -> tuple[int, Interaction] | None:
-        candidates = [
-            (position, interaction)
-            for position, interaction in enumerate(self._interactions)
-            if interaction.request.method == live.method
-        ]
-        same_step = [c for c in candidates if c[1].step == step]
-        candidates = same_step or candidates
-        if not candidates:
-            return None
-        target = "\n".join(_diff_lines(live))
-        return max(
-            candidates,
-            key=lambda c: difflib.SequenceMatcher(
-                None, "\n".join(_diff_lines(c[1].request)), target, autojunk=False
-            ).quick_ratio(),
-        )
-
-
-class StepRequestGuard:
-    """Stands in for a recorder during a test without a promptflow marker.
-
-    Its steps' requests would be neither recorded nor replayed, so they are refused
-    (answered with a miss that fails the test) in every record mode; requests made
-    outside any step go to the network as they would without the plugin.
-    """
-
-    def __init__(self, test_id: str, scrubber: Scrubber) -> None:
-        self.test_id = test_id
-        self.scrubber = scrubber
-        self.misses: list[str] = []
-        self._refused: dict[int, VcrRequest] = {}
-
-    def can_play(self, request: VcrRequest) -> bool:
-        context = current_step()
-        if context is None:
-            return False
-        self.scrubber.learn_secrets(list(request.headers.items()), request.uri)
-        message = (
-            f"step {context.step!r} made an HTTP request in {self.test_id}, a test without "
-            f"{MARKER_HINT}\n"
-            f"  request:  {request.method.upper()} {self.scrubber.url(request.uri)}\n"
-            "Its calls would be neither recorded nor replayed, so the request was refused "
-            "and never reached the network.\n"
-            f"Add {MARKER_HINT} to the test (or parametrize it with "
-            "@pytest.mark.promptflow_cases) to record and replay them."
-        )
-        if message not in self.misses:
-            self.misses.append(message)
-        self._refused[id(request)] = request
-        return True
-
-    def play(self, request: VcrRequest) -> VcrResponse:
-        self._refused.pop(id(request), None)
-        return miss_response()
-
-    def record(self, request: VcrRequest, response: VcrResponse) -> None:
-        """Requests outside steps are not recorded."""
-
-
-def miss_response() -> VcrResponse:
-    """The answer to a request that has no recording: a client error that the openai and
-    anthropic SDKs do not retry (and are told not to), so the miss is reported once."""
-    body = {
-        "error": {
-            "message": "pytest-promptflow: no recording for this request; see the test's "
-            "failure for what to do",
-            "type": "promptflow_recording_missing",
-            "code": "recording_missing",
-        }
-    }
-    return {
-        "status": {"code": MISS_STATUS, "message": HTTPStatus(MISS_STATUS).phrase},
-        "headers": {"content-type": ["application/json"], "x-should-retry": ["false"]},
-        "body": {"string": json.dumps(body).encode("utf-8")},
-    }
-
-
-class HttpTarget(Protocol):
-    """What answers intercepted HTTP: a test case's recorder, or anything alike."""
-
-    def can_play(self, request: VcrRequest) -> bool:
-        """Whether ``play`` answers this request; False lets it through to the network."""
-
-    def play(self, request: VcrRequest) -> VcrResponse: ...
-
-    def record(self, request: VcrRequest, response: VcrResponse) -> None:
-        """Keep what the network answered."""
-
-
-class HttpInterception:
-    """vcrpy's patches of the HTTP libraries, routed to the recorder of the running test.
-
-    Patching every library costs more than replaying a small recorded run, so the
-    patches stay in place across consecutive tests and only the recorder changes.
-    """
-
-    def __init__(self) -> None:
-        self.recorder: HttpTarget | None = None
-        self._patches: contextlib.ExitStack | None = None
-        self._first_byte = latency.FirstByteProbe()
-
-    @property
-    def patched(self) -> bool:
-        return self._patches is not None
-
-    def attach(self, recorder: HttpTarget) -> None:
-        if self._patches is None:
-            self._first_byte.install()
-            with contextlib.ExitStack() as patches:
-                patches.enter_context(_RecorderCassette.use(path="<promptflow>", interception=self))
-                self._patches = patches.pop_all()
-        self.recorder = recorder
-
-    def detach(self, recorder: HttpTarget) -> None:
-        if self.recorder is recorder:
-            self.recorder = None
-
-    def close(self) -> None:
-        """Remove the patches; HTTP goes straight to the network again."""
-        self.recorder = None
-        if self._patches is not None:
-            self._patches.close()
-            self._patches = None
-        self._first_byte.uninstall()
-
-
-class _RecorderCassette(vcr.cassette.Cassette):  # type: ignore[misc]
-    """The cassette vcrpy's patched HTTP clients talk to; it defers to the attached recorder.
-    With none attached, requests pass through to the network unrecorded."""
-
-    def __init__(self, path: str, interception: HttpInterception) -> None:
-        super().__init__(path)
-        self._interception = interception
-
-    def _load(self) -> None:
-        """The recorder reads the file itself."""
-
-    def _save(self, force: bool = False) -> None:
-        """The recorder writes the file itself, when the test has ended."""
-
-    @property
-    def write_protected(self) -> bool:
-        return False
-
-    def can_play_response_for(self, request: VcrRequest) -> bool:
-        recorder = self._interception.recorder
-        return recorder is not None and recorder.can_play(request)
-
-    def play_response(self, request: VcrRequest) -> VcrResponse:
-        recorder = self._interception.recorder
-        assert recorder is not None, "vcrpy plays only what can_play_response_for offered"
-        return recorder.play(request)
-
-    def append(self, request: VcrRequest, response: VcrResponse) -> None:
-        recorder = self._interception.recorder
-        if recorder is not None:
-            recorder.record(request, response)
 
 
 def _body_bytes(request: VcrRequest) -> bytes | None:
@@ -698,46 +580,3 @@ def _vcr_response(response: RecordedResponse) -> VcrResponse:
         "headers": {name: list(values) for name, values in response.headers.items()},
         "body": {"string": raw},
     }
-
-
-def _diff_lines(request: RecordedRequest) -> list[str]:
-    """The request body as path: value lines, multi-line strings split, for a readable diff."""
-    lines: list[str] = []
-
-    def walk(value: Any, path: str) -> None:
-        if isinstance(value, dict):
-            for key in sorted(value):
-                walk(value[key], f"{path}.{key}" if path else str(key))
-        elif isinstance(value, list):
-            for position, item in enumerate(value):
-                walk(item, f"{path}[{position}]")
-        elif isinstance(value, str) and "\n" in value:
-            lines.append(f"{path}:")
-            lines.extend(f"  | {line}" for line in value.split("\n"))
-        else:
-            lines.append(f"{path}: {json.dumps(value, ensure_ascii=False)}")
-
-    if request.body is not None:
-        walk(request.body, "")
-    else:
-        walk(request.body_text or request.body_base64 or "", "(body)")
-    return lines
-
-
-def _body_diff(recorded: RecordedRequest, live: RecordedRequest) -> list[str]:
-    diff = list(
-        difflib.unified_diff(
-            _diff_lines(recorded), _diff_lines(live), "recorded", "requested", n=1, lineterm=""
-        )
-    )
-    if len(diff) > MAX_DIFF_LINES:
-        diff = [*diff[:MAX_DIFF_LINES], f"... ({len(diff) - MAX_DIFF_LINES} more lines)"]
-    return [line[:200] for line in diff]
-
-
-def _display(path: Path) -> str:
-    """``path`` relative to the working directory when it is below it."""
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)

@@ -9,7 +9,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from pytest_promptflow.cassette.recorder import HttpInterception, HttpTarget
+from pytest_promptflow.cassette.interception import HttpInterception, HttpTarget
 from pytest_promptflow.errors import PromptflowError
 
 

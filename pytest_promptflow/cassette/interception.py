@@ -1,0 +1,100 @@
+"""vcrpy's patches of the HTTP libraries, routed to whatever answers the running test.
+
+vcrpy patches the HTTP libraries (httpx, requests, aiohttp...) and asks its cassette
+whether it can play a request, for the response, and to keep a new one; here that
+cassette forwards each question to the attached ``HttpTarget``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Protocol
+
+import vcr.cassette
+from vcr.request import Request as VcrRequest
+
+from pytest_promptflow.cassette import latency
+
+VcrResponse = dict[str, Any]
+
+
+class HttpTarget(Protocol):
+    """What answers intercepted HTTP: a test case's recorder, or anything alike."""
+
+    def can_play(self, request: VcrRequest) -> bool:
+        """Whether ``play`` answers this request; False lets it through to the network."""
+
+    def play(self, request: VcrRequest) -> VcrResponse: ...
+
+    def record(self, request: VcrRequest, response: VcrResponse) -> None:
+        """Keep what the network answered."""
+
+
+class HttpInterception:
+    """vcrpy's patches of the HTTP libraries, routed to the recorder of the running test.
+
+    Patching every library costs more than replaying a small recorded run, so the
+    patches stay in place across consecutive tests and only the recorder changes.
+    """
+
+    def __init__(self) -> None:
+        self.recorder: HttpTarget | None = None
+        self._patches: contextlib.ExitStack | None = None
+        self._first_byte = latency.FirstByteProbe()
+
+    @property
+    def patched(self) -> bool:
+        return self._patches is not None
+
+    def attach(self, recorder: HttpTarget) -> None:
+        if self._patches is None:
+            self._first_byte.install()
+            with contextlib.ExitStack() as patches:
+                patches.enter_context(_RecorderCassette.use(path="<promptflow>", interception=self))
+                self._patches = patches.pop_all()
+        self.recorder = recorder
+
+    def detach(self, recorder: HttpTarget) -> None:
+        if self.recorder is recorder:
+            self.recorder = None
+
+    def close(self) -> None:
+        """Remove the patches; HTTP goes straight to the network again."""
+        self.recorder = None
+        if self._patches is not None:
+            self._patches.close()
+            self._patches = None
+        self._first_byte.uninstall()
+
+
+class _RecorderCassette(vcr.cassette.Cassette):  # type: ignore[misc]
+    """The cassette vcrpy's patched HTTP clients talk to; it defers to the attached recorder.
+    With none attached, requests pass through to the network unrecorded."""
+
+    def __init__(self, path: str, interception: HttpInterception) -> None:
+        super().__init__(path)
+        self._interception = interception
+
+    def _load(self) -> None:
+        """The recorder reads the file itself."""
+
+    def _save(self, force: bool = False) -> None:
+        """The recorder writes the file itself, when the test has ended."""
+
+    @property
+    def write_protected(self) -> bool:
+        return False
+
+    def can_play_response_for(self, request: VcrRequest) -> bool:
+        recorder = self._interception.recorder
+        return recorder is not None and recorder.can_play(request)
+
+    def play_response(self, request: VcrRequest) -> VcrResponse:
+        recorder = self._interception.recorder
+        assert recorder is not None, "vcrpy plays only what can_play_response_for offered"
+        return recorder.play(request)
+
+    def append(self, request: VcrRequest, response: VcrResponse) -> None:
+        recorder = self._interception.recorder
+        if recorder is not None:
+            recorder.record(request, response)

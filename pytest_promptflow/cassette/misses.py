@@ -1,0 +1,101 @@
+"""What a request with no recording gets: its answer, and the parts of its message
+(the closest recording and a readable diff of the request bodies)."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+from pytest_promptflow.cassette.format import Interaction, RecordedRequest
+from pytest_promptflow.cassette.interception import VcrResponse
+
+MAX_DIFF_LINES = 40
+MISS_STATUS = 400
+"""A request with no recording is answered with this status, which SDKs do not retry."""
+
+
+def miss_response() -> VcrResponse:
+    """The answer to a request that has no recording: a client error that the openai and
+    anthropic SDKs do not retry (and are told not to), so the miss is reported once."""
+    body = {
+        "error": {
+            "message": "pytest-promptflow: no recording for this request; see the test's "
+            "failure for what to do",
+            "type": "promptflow_recording_missing",
+            "code": "recording_missing",
+        }
+    }
+    return {
+        "status": {"code": MISS_STATUS, "message": HTTPStatus(MISS_STATUS).phrase},
+        "headers": {"content-type": ["application/json"], "x-should-retry": ["false"]},
+        "body": {"string": json.dumps(body).encode("utf-8")},
+    }
+
+
+def closest_recording(
+    interactions: list[Interaction], live: RecordedRequest, step: str | None
+) -> tuple[int, Interaction] | None:
+    """The recorded interaction whose request body is most like ``live``, preferring
+    those of the same step and method."""
+    candidates = [
+        (position, interaction)
+        for position, interaction in enumerate(interactions)
+        if interaction.request.method == live.method
+    ]
+    same_step = [c for c in candidates if c[1].step == step]
+    candidates = same_step or candidates
+    if not candidates:
+        return None
+    target = "\n".join(diff_lines(live))
+    return max(
+        candidates,
+        key=lambda c: difflib.SequenceMatcher(
+            None, "\n".join(diff_lines(c[1].request)), target, autojunk=False
+        ).quick_ratio(),
+    )
+
+
+def diff_lines(request: RecordedRequest) -> list[str]:
+    """The request body as path: value lines, multi-line strings split, for a readable diff."""
+    lines: list[str] = []
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, dict):
+            for key in sorted(value):
+                walk(value[key], f"{path}.{key}" if path else str(key))
+        elif isinstance(value, list):
+            for position, item in enumerate(value):
+                walk(item, f"{path}[{position}]")
+        elif isinstance(value, str) and "\n" in value:
+            lines.append(f"{path}:")
+            lines.extend(f"  | {line}" for line in value.split("\n"))
+        else:
+            lines.append(f"{path}: {json.dumps(value, ensure_ascii=False)}")
+
+    if request.body is not None:
+        walk(request.body, "")
+    else:
+        walk(request.body_text or request.body_base64 or "", "(body)")
+    return lines
+
+
+def body_diff(recorded: RecordedRequest, live: RecordedRequest) -> list[str]:
+    diff = list(
+        difflib.unified_diff(
+            diff_lines(recorded), diff_lines(live), "recorded", "requested", n=1, lineterm=""
+        )
+    )
+    if len(diff) > MAX_DIFF_LINES:
+        diff = [*diff[:MAX_DIFF_LINES], f"... ({len(diff) - MAX_DIFF_LINES} more lines)"]
+    return [line[:200] for line in diff]
+
+
+def display_path(path: Path) -> str:
+    """``path`` relative to the working directory when it is below it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
