@@ -297,12 +297,12 @@ def _declared_rule(
     if kind in (Union, types.UnionType):
         # Optional[Annotated[str, rule]]: the rule sits inside the union.
         options = [option for option in typing.get_args(annotation) if option is not type(None)]
-        for option in options:
-            found = _declared_rule(option, path, inherited, origin, depth)
-            if found.rule is not inherited:
-                return found
-        if len(options) == 1:
-            return _declared_rule(options[0], path, inherited, origin, depth)
+        found_in = [_declared_rule(option, path, inherited, origin, depth) for option in options]
+        declared = [found for found in found_in if found.rule is not inherited]
+        if declared:
+            return declared[0]
+        if len(found_in) == 1:
+            return found_in[0]  # Optional[X]: the field is an X, and its leaf type is X's
         return DeclaredRule(inherited, origin, annotation if not path else Any)
     if not path:
         return DeclaredRule(inherited, origin, annotation)
