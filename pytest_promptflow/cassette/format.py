@@ -280,14 +280,40 @@ def _parse_json(path: Path, text: str) -> Any:
         raise CassetteError(
             f"cassette {path} holds a number that cannot be read at {where} ({error}); {ADVICE}"
         ) from None
-    problem = _structure_problem(document)
+    problem = _structure_problem(document, text)
     if problem is not None:
         raise CassetteError(f"cassette {path} {problem}; {ADVICE}")
     return document
 
 
-def _structure_problem(document: Any) -> str | None:
-    """Nesting deeper than MAX_NESTING, or a string no file or request can hold."""
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+"""The only way a string read from UTF-8 text can hold a lone surrogate: a JSON escape."""
+
+
+def _structure_problem(document: Any, text: str) -> str | None:
+    """Nesting deeper than MAX_NESTING, or a string no file or request can hold.
+
+    Most files have neither: one look at the text and one at the nesting says so, and
+    only then is the document walked again to name the place."""
+    if _SURROGATE_ESCAPE.search(text) is None and not _nested_too_deeply(document):
+        return None
+    return _structure_problem_at(document)
+
+
+def _nested_too_deeply(document: Any) -> bool:
+    level = [document]
+    for _ in range(MAX_NESTING):
+        containers: list[Any] = []
+        for value in level:
+            items = value.values() if type(value) is dict else value if type(value) is list else ()
+            containers += [item for item in items if type(item) in (dict, list)]
+        if not containers:
+            return False
+        level = containers
+    return True
+
+
+def _structure_problem_at(document: Any) -> str | None:
     stack: list[tuple[Any, str, int]] = [(document, "", 0)]
     while stack:
         value, place, depth = stack.pop()

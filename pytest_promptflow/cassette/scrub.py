@@ -114,6 +114,8 @@ _MULTIPART_FIELD = re.compile(
     rb"(.*?)(?=\r?\n--)",
     re.IGNORECASE | re.DOTALL,
 )
+_MEMO_LIMIT = 4096
+"""How many header names, headers, URLs a scrubber remembers having judged."""
 _WORD_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _WORD_SEPARATOR = re.compile(r"[^a-z0-9]+")
 
@@ -150,22 +152,46 @@ class Scrubber:
         self._extra_names = tuple(extra_names)
         self._known: set[str] = set()
         self._ordered: list[str] = []
+        # Requests of a session repeat the same header names, credentials and URLs:
+        # each is judged once.
+        self._credential_names: dict[str, bool] = {}
+        self._learned_headers: set[tuple[str, str]] = set()
+        self._learned_urls: set[str] = set()
+        self._stored_urls: dict[tuple[str, int], str] = {}
 
     # -- learning ----------------------------------------------------------------------
 
     def is_credential_name(self, name: str) -> bool:
-        return is_credential_name(name, self._extra_names)
+        judged = self._credential_names.get(name)
+        if judged is None:
+            judged = is_credential_name(name, self._extra_names)
+            if len(self._credential_names) < _MEMO_LIMIT:
+                self._credential_names[name] = judged
+        return judged
 
     def learn_secrets(self, headers: Iterable[tuple[str, str]], url: str) -> None:
         """Remember the credential values a request carried, in its headers and its URL."""
-        for name, value in headers:
-            if name.lower() == "cookie":
+        learned = self._learned_headers
+        for header in headers:
+            if header in learned:
+                continue
+            name, value = header
+            lowered = name.lower()
+            if lowered == "cookie":
                 for pair in value.split(";"):
                     self._learn(pair.partition("=")[2])
-            elif name.lower() == "set-cookie":
+            elif lowered == "set-cookie":
                 self._learn(value.split(";", 1)[0].partition("=")[2])
             elif self.is_credential_name(name):
                 self._learn_header_value(value)
+            else:
+                continue  # a value under a harmless name is looked at again each time
+            if len(learned) < _MEMO_LIMIT:
+                learned.add(header)
+        if url in self._learned_urls:
+            return
+        if len(self._learned_urls) < _MEMO_LIMIT:
+            self._learned_urls.add(url)
         parts = urlsplit(url)
         if parts.username is not None:
             self._learn(parts.username)
@@ -264,9 +290,35 @@ class Scrubber:
 
     def fields(self, value: Any) -> Any:
         """JSON data with its credential-named fields learned and redacted, then every
-        string scrubbed: for request bodies and the inputs and outputs of steps."""
+        string scrubbed: for request bodies and the inputs and outputs of steps.
+
+        Data with no credential-named field and no string to scrub, as most request
+        bodies are, is returned as it is, after one look at each of its values."""
+        if self._is_clean(value):
+            return value
         self._learn_fields(value)
         return self.json(self._redact_fields(value))
+
+    def _is_clean(self, value: Any) -> bool:
+        """No credential-named field, and no string that ``json`` would change."""
+        if isinstance(value, str):
+            return self._string_is_clean(value)
+        if isinstance(value, dict):
+            return all(
+                isinstance(key, str)
+                and self._string_is_clean(key)
+                and not (isinstance(item, str) and item and self.is_credential_name(key))
+                and self._is_clean(item)
+                for key, item in value.items()
+            )
+        if isinstance(value, list):
+            return all(self._is_clean(item) for item in value)
+        return True
+
+    def _string_is_clean(self, value: str) -> bool:
+        if len(value) >= 16 and _BASE64.fullmatch(value):
+            return False  # decoded and looked into by the slow path
+        return not self.finds_secret(value)
 
     def _learn_fields(self, value: Any) -> None:
         if isinstance(value, dict):
@@ -329,6 +381,16 @@ class Scrubber:
 
     def url(self, url: str) -> str:
         """The URL as stored: no userinfo, no credential query parameters, no secrets."""
+        # The same URL is stored the same way until a new secret is learned.
+        memo = (url, len(self._known))
+        stored = self._stored_urls.get(memo)
+        if stored is None:
+            stored = self._stored_url(url)
+            if len(self._stored_urls) < _MEMO_LIMIT:
+                self._stored_urls[memo] = stored
+        return stored
+
+    def _stored_url(self, url: str) -> str:
         parts = urlsplit(url)
         query = [
             (name, value)
