@@ -54,14 +54,22 @@ class Timing:
 
 
 def client_fixture(base_url: str) -> str:
-    """A conftest fixture ``client``: the openai SDK pointed at the local server."""
+    """A conftest fixture ``client``: the openai SDK pointed at the local server.
+
+    The client is built when the conftest is imported, as the floor's is, so that
+    building its HTTP transport (an SSL context, tens of milliseconds) weighs on no
+    side's tests."""
     return f"""
 import openai
 import pytest
 
+CLIENT = openai.OpenAI(
+    base_url="{base_url}", api_key="sk-bench-0000000000000000", max_retries=0
+)
+
 @pytest.fixture(scope="session")
 def client():
-    return openai.OpenAI(base_url="{base_url}", api_key="sk-bench-0000000000000000", max_retries=0)
+    return CLIENT
 """
 
 

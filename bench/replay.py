@@ -13,8 +13,9 @@ OpenAI-compatible server, with the server stopped:
   pytest-promptflow costs beyond it is the price of recording and replaying.
 
 Times are the CPU time of the pytest process while it runs the tests (setup, call and
-teardown of every test), not interpreter start-up or collection; runs of the three
-sides alternate, and the median of each side is kept. Peak memory is the pytest
+teardown of every test), not interpreter start-up or collection (each side builds its
+client when its conftest is imported); runs of the three sides alternate, and the
+median of each side is kept. Peak memory is the pytest
 process's peak resident set, start-up included.
 
     python bench/replay.py [--repeats 5] [--scenario 200x5 ...] [--json results.json]
@@ -145,15 +146,17 @@ def pytest_unconfigure(config):
             json.dump({k.decode(): v.decode() for k, v in TABLE.items()}, stream)
 
 
+CLIENT = openai.OpenAI(
+    base_url="BASE_URL",
+    api_key="sk-bench-0000000000000000",
+    max_retries=0,
+    http_client=httpx2.Client(transport=Recorder() if RECORDING else httpx2.MockTransport(answer)),
+)
+
+
 @pytest.fixture(scope="session")
 def client():
-    transport = Recorder() if RECORDING else httpx2.MockTransport(answer)
-    return openai.OpenAI(
-        base_url="BASE_URL",
-        api_key="sk-bench-0000000000000000",
-        max_retries=0,
-        http_client=httpx2.Client(transport=transport),
-    )
+    return CLIENT
 """
 
 

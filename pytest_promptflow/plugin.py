@@ -415,6 +415,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         and config.pluginmanager.has_plugin(TEST_HOOKS)
     ):
         config.pluginmanager.unregister(name=TEST_HOOKS)
+    elif any_promptflow:
+        # The recorder and vcrpy are imported with everything else, before any test runs.
+        from pytest_promptflow.cassette import recorder  # noqa: F401
+
+        _interception(config)
 
 
 def pytest_deselected(items: list[pytest.Item]) -> None:

@@ -47,8 +47,8 @@ class HttpInterception:
         return self._patches is not None
 
     def attach(self, recorder: HttpTarget) -> None:
+        self._first_byte.install()
         if self._patches is None:
-            self._first_byte.install()
             with contextlib.ExitStack() as patches:
                 patches.enter_context(_RecorderCassette.use(path="<promptflow>", interception=self))
                 self._patches = patches.pop_all()

@@ -2,15 +2,16 @@
 
 vcrpy hands the recorder a request just before it goes to the network (``can_play``
 says no) and the complete response afterwards (``record``), in the same task or thread,
-so the timing travels in a context variable. For clients built on httpx (the OpenAI,
-Anthropic and Google SDKs) the first byte is when httpcore returns the response head;
-for others it cannot be seen apart, and equals the total.
+so the timing travels in a context variable. For clients built on httpx or httpx2 (the
+OpenAI, Anthropic and Google SDKs) the first byte is when httpcore (or httpcore2) returns
+the response head; for others it cannot be seen apart, and equals the total.
 """
 
 from __future__ import annotations
 
 import contextvars
 import functools
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -52,32 +53,38 @@ def response_received() -> Latency | None:
 
 
 class FirstByteProbe:
-    """Notes when httpcore has the response head, while installed."""
+    """Notes when httpcore has the response head, while installed.
+
+    Only the httpcore flavours already imported (by the SDKs the tests import) are
+    probed; ``install`` is called again before each test, for one imported since."""
+
+    FLAVOURS = ("httpcore", "httpcore2")
 
     def __init__(self) -> None:
         self._originals: list[tuple[type[Any], str, Any]] = []
+        self._probed: set[str] = set()
 
     def install(self) -> None:
-        if self._originals:
-            return
-        try:
-            import httpcore
-        except ImportError:
-            return
-        for cls, name, asynchronous in [
-            (httpcore.ConnectionPool, "handle_request", False),
-            (httpcore.AsyncConnectionPool, "handle_async_request", True),
-        ]:
-            original = cls.__dict__.get(name)
-            if original is None:  # another httpcore layout: first byte is then the total
+        for flavour in self.FLAVOURS:
+            module = sys.modules.get(flavour)
+            if module is None or flavour in self._probed:
                 continue
-            self._originals.append((cls, name, original))
-            setattr(cls, name, _async_probe(original) if asynchronous else _probe(original))
+            self._probed.add(flavour)
+            for cls, name, asynchronous in [
+                (getattr(module, "ConnectionPool", None), "handle_request", False),
+                (getattr(module, "AsyncConnectionPool", None), "handle_async_request", True),
+            ]:
+                original = cls.__dict__.get(name) if isinstance(cls, type) else None
+                if cls is None or original is None:  # another layout: first byte = total
+                    continue
+                self._originals.append((cls, name, original))
+                setattr(cls, name, _async_probe(original) if asynchronous else _probe(original))
 
     def uninstall(self) -> None:
         for cls, name, original in reversed(self._originals):
             setattr(cls, name, original)
         self._originals.clear()
+        self._probed.clear()
 
 
 def _probe(original: Any) -> Any:

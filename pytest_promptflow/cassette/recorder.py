@@ -66,13 +66,26 @@ from pytest_promptflow.trace import Run, current_judge, recording_run
 
 @dataclasses.dataclass(frozen=True)
 class _ScrubbedBody:
-    """A live request's grouped headers (lower-case names, not yet scrubbed) and its body
-    as stored: scrubbed JSON, text or base64."""
+    """A live request's headers (names as sent, values not yet scrubbed) and its body as
+    stored: scrubbed JSON, text or base64."""
 
-    headers: dict[str, list[str]]
+    headers: list[tuple[str, str]]
+    content_type: str
     body: Any
     text: str | None
     base64: str | None
+
+
+def _header_pairs(headers: Any) -> list[tuple[str, str]]:
+    """The (name, value) pairs of vcrpy's request headers.
+
+    vcrpy's ``HeadersDict`` keeps them in ``_store`` as (name, value) by lower-case name,
+    the way its own ``copy()`` reads them; iterating the mapping instead costs a lookup
+    per header, on every request replayed."""
+    store = getattr(headers, "_store", None)
+    if isinstance(store, dict):
+        return list(store.values())
+    return list(headers.items())
 
 
 class CaseRecorder:
@@ -392,17 +405,12 @@ class CaseRecorder:
         cached = self._last_body
         if cached is not None and cached[0] is request:
             return cached[1]
-        headers = list(request.headers.items())
+        headers = _header_pairs(request.headers)
         scrubber = self.scrubber
         scrubber.learn_secrets(headers, request.uri)
-        grouped: dict[str, list[str]] = {}
-        for name, value in headers:
-            grouped.setdefault(name.lower(), []).append(value)
         raw, content_type = without_random_boundary(
-            _body_bytes(request), ";".join(grouped.get("content-type", []))
+            _body_bytes(request), request.headers.get("content-type") or ""
         )
-        if content_type:
-            grouped["content-type"] = [content_type]
         lowered = content_type.lower()
         if raw and "multipart/" in lowered:
             raw = scrubber.multipart(raw)
@@ -413,7 +421,8 @@ class CaseRecorder:
             text = scrubber.form(text) if "x-www-form-urlencoded" in lowered else text
             text = scrubber.text(text)
         scrubbed = _ScrubbedBody(
-            headers=grouped,
+            headers=headers,
+            content_type=content_type,
             body=body,
             text=text,
             base64=scrubber.base64_body(encoded) if encoded is not None else None,
@@ -428,7 +437,12 @@ class CaseRecorder:
             return cached[1]
         scrubbed = self._scrubbed_body(request)
         scrubber = self.scrubber
-        kept = kept_headers(scrubbed.headers, KEPT_REQUEST_HEADERS)
+        grouped: dict[str, list[str]] = {}
+        for name, value in scrubbed.headers:
+            grouped.setdefault(name.lower(), []).append(value)
+        if scrubbed.content_type:
+            grouped["content-type"] = [scrubbed.content_type]
+        kept = kept_headers(grouped, KEPT_REQUEST_HEADERS)
         recorded = RecordedRequest(
             method=request.method.upper(),
             url=scrubber.url(request.uri),

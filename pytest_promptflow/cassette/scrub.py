@@ -150,6 +150,10 @@ class Scrubber:
             "|".join(f"(?:{p})" for p in (*SECRET_PATTERNS, *extra_patterns))
         )
         self._extra_names = tuple(extra_names)
+        # A pattern tied to the start or end of a text is looked for string by string.
+        self._anchored_patterns = any(
+            marker in pattern for pattern in extra_patterns for marker in ("^", "$", "\\A", "\\Z")
+        )
         self._known: set[str] = set()
         self._ordered: list[str] = []
         # Requests of a session repeat the same header names, credentials and URLs:
@@ -301,24 +305,36 @@ class Scrubber:
 
     def _is_clean(self, value: Any) -> bool:
         """No credential-named field, and no string that ``json`` would change."""
-        if isinstance(value, str):
-            return self._string_is_clean(value)
-        if isinstance(value, dict):
-            return all(
-                isinstance(key, str)
-                and self._string_is_clean(key)
-                and not (isinstance(item, str) and item and self.is_credential_name(key))
-                and self._is_clean(item)
-                for key, item in value.items()
-            )
-        if isinstance(value, list):
-            return all(self._is_clean(item) for item in value)
-        return True
+        strings: list[str] = []
+        if not self._gather_strings(value, strings):
+            return False
+        if self._anchored_patterns:
+            return not any(self.finds_secret(string) for string in strings)
+        # One search through all of them, joined by a character no secret or pattern
+        # holds: what it finds in one string, it finds in the joined text.
+        return not self.finds_secret("\x00".join(strings))
 
-    def _string_is_clean(self, value: str) -> bool:
-        if len(value) >= 16 and _BASE64.fullmatch(value):
-            return False  # decoded and looked into by the slow path
-        return not self.finds_secret(value)
+    def _gather_strings(self, value: Any, strings: list[str]) -> bool:
+        """Collect every key and string of ``value``; False when one needs the slow path
+        (a credential-named field, a string that may be base64)."""
+        if isinstance(value, str):
+            if len(value) >= 16 and _BASE64.fullmatch(value):
+                return False  # decoded and looked into by the slow path
+            strings.append(value)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    return False
+                if isinstance(item, str) and item and self.is_credential_name(key):
+                    return False
+                strings.append(key)
+                if not self._gather_strings(item, strings):
+                    return False
+        elif isinstance(value, list):
+            for item in value:
+                if not self._gather_strings(item, strings):
+                    return False
+        return True
 
     def _learn_fields(self, value: Any) -> None:
         if isinstance(value, dict):
