@@ -212,6 +212,39 @@ class _SingleAnnotation:
         self.__globals__ = getattr(function, "__globals__", {})
 
 
+class _KeywordArguments:
+    """A call's arguments, all passed by name: what ``_bind`` gives for plain signatures."""
+
+    args: tuple[Any, ...] = ()
+
+    def __init__(self, arguments: dict[str, Any]) -> None:
+        self.arguments = arguments
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        return self.arguments
+
+
+_Arguments = _KeywordArguments | inspect.BoundArguments
+
+
+def _bind(boundary: _Boundary, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Arguments:
+    """The arguments of a call by parameter name, defaults applied; ``Signature.bind``
+    (which also raises the TypeError of a wrong call) for any other signature or call."""
+    names = boundary.plain_names
+    if names is not None and len(args) <= len(names):
+        arguments = dict(zip(names, args, strict=False))  # the first len(args) names
+        if not kwargs.keys() & arguments.keys():
+            arguments.update(kwargs)
+            for name, default in boundary.defaults.items():
+                arguments.setdefault(name, default)
+            if len(arguments) == len(names) and arguments.keys() == set(names):
+                return _KeywordArguments({name: arguments[name] for name in names})
+    bound = boundary.signature.bind(*args, **kwargs)
+    bound.apply_defaults()
+    return bound
+
+
 class _Boundary:
     """The types of a step, resolved at its first call (annotations may be forward refs).
 
@@ -222,6 +255,17 @@ class _Boundary:
 
     def __init__(self, function: Callable[..., Any]) -> None:
         self.signature = inspect.signature(function)
+        parameters = self.signature.parameters.values()
+        self.plain_names: tuple[str, ...] | None = (
+            tuple(p.name for p in parameters)
+            if all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in parameters)
+            else None
+        )
+        """The parameter names, when every parameter can be passed by position or name:
+        then a call binds its arguments without ``Signature.bind``."""
+        self.defaults = {
+            p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty
+        }
         hints, unresolved = _resolve_annotations(function)
         self.unresolved = unresolved
         self.inputs: dict[str, pydantic.TypeAdapter[Any]] = {}
@@ -343,10 +387,9 @@ class Step(Generic[P, R]):
 
     def _enter(
         self, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> tuple[StepCall | None, inspect.BoundArguments, contextvars.Token[StepContext | None]]:
+    ) -> tuple[StepCall | None, _Arguments, contextvars.Token[StepContext | None]]:
         boundary = self.boundary
-        arguments = boundary.signature.bind(*args, **kwargs)
-        arguments.apply_defaults()
+        arguments = _bind(boundary, args, kwargs)
         if boundary.unresolved:
             unresolved = boundary.unresolved_problems(self.name, arguments.arguments)
             if unresolved:
@@ -391,7 +434,7 @@ class Step(Generic[P, R]):
     def _exit(
         self,
         call: StepCall | None,
-        arguments: inspect.BoundArguments,
+        arguments: _Arguments,
         result: object,
         started: float,
     ) -> object:
@@ -419,7 +462,7 @@ class Step(Generic[P, R]):
         self,
         check: _BoundCheck,
         call: StepCall | None,
-        arguments: inspect.BoundArguments,
+        arguments: _Arguments,
         output: object,
     ) -> None:
         values = {**arguments.arguments, OUTPUT_PARAMETER: output}

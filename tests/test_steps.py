@@ -1033,3 +1033,30 @@ def test_a_client_annotated_with_a_library_string_alias_records_and_replays(
     assert project.cassette("test_chain/test_summarize.json")["interactions"][0]["step"] == (
         "summarize"
     )
+
+
+def test_a_step_binds_its_arguments_as_the_function_would() -> None:
+    @step
+    def greet(name: str, greeting: str = "Hello", *, punctuation: str = "!") -> str:
+        return f"{greeting}, {name}{punctuation}"
+
+    @step
+    def plain(name: str, greeting: str = "Hello") -> str:
+        return f"{greeting}, {name}"
+
+    for function in (greet, plain):
+        assert function("Ada").startswith("Hello, Ada")
+        assert function("Ada", "Hi").startswith("Hi, Ada")
+        assert function(greeting="Hey", name="Ada").startswith("Hey, Ada")
+        with pytest.raises(TypeError):
+            function("Ada", name="Bob")
+        with pytest.raises(TypeError):
+            function()
+        with pytest.raises(TypeError):
+            function("Ada", "Hi", "extra", "more")
+        with pytest.raises(TypeError):
+            function("Ada", colour="blue")
+    assert greet("Ada", punctuation="?") == "Hello, Ada?"
+    with recording_run(Run()) as run:
+        plain("Ada", greeting="Yo")
+    assert run.calls[0].inputs == {"name": "Ada", "greeting": "Yo"}

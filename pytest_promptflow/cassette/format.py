@@ -195,7 +195,17 @@ def read_recorded_run(path: Path) -> RecordedRun | None:
         raise CassetteError(
             f"cassette {path} cannot be read: it is not UTF-8 text (byte {error.start}); {ADVICE}"
         ) from None
+    del data  # a large file is held once at a time: bytes, text, then the parsed document
     document = _parse_json(path, text)
+    del text
+    run = _validated_one_by_one(document)
+    if run is not None:
+        return run
+    # Something in it does not match the format: read it again, whole, to say where.
+    data = _read_regular_file(path)
+    if data is None:
+        raise CassetteError(f"cassette {path} was deleted while it was read; run the tests again")
+    document = _parse_json(path, data.decode("utf-8", "replace"))
     version = document.get("format") if isinstance(document, dict) else None
     # True and 1.0 equal 1 in Python, but are not the format number.
     if type(version) is not int or version != FORMAT_VERSION:
@@ -216,6 +226,32 @@ def read_recorded_run(path: Path) -> RecordedRun | None:
         raise CassetteError(
             f"cassette {path} cannot be read: {type(error).__name__}; {ADVICE}"
         ) from None
+
+
+def _validated_one_by_one(document: Any) -> RecordedRun | None:
+    """The recorded run of a well-formed document, None when anything in it is wrong.
+
+    Each interaction's dictionaries are released as soon as it is validated, so that a
+    file of thousands of interactions is not held twice, as JSON and as models, at once.
+    """
+    if not isinstance(document, dict):
+        return None
+    version = document.get("format")
+    if type(version) is not int or version != FORMAT_VERSION:
+        return None
+    items = document.get("interactions", [])
+    if not isinstance(items, list):
+        return None
+    try:
+        run = RecordedRun.model_validate({**document, "interactions": []})
+        interactions = []
+        for position, item in enumerate(items):
+            interactions.append(Interaction.model_validate(item))
+            items[position] = None
+    except (pydantic.ValidationError, RecursionError, ValueError, TypeError):
+        return None
+    run.interactions = interactions
+    return run
 
 
 def _read_regular_file(path: Path) -> bytes | None:
