@@ -272,14 +272,20 @@ class Scrubber:
 
     def json(self, value: Any, patterns: bool = True) -> Any:
         """``value`` with secrets redacted from every string, base64 strings decoded first.
-        Without ``patterns``, only the learned credentials are redacted."""
+        Without ``patterns``, only the learned credentials are redacted. A value with
+        nothing to redact is returned as it is."""
+        if self._is_clean(value, names=False):
+            return value
+        return self._json(value, patterns)
+
+    def _json(self, value: Any, patterns: bool) -> Any:
         if isinstance(value, str):
             return self._string(value, patterns)
         if isinstance(value, list):
-            return [self.json(item, patterns) for item in value]
+            return [self._json(item, patterns) for item in value]
         if isinstance(value, dict):
             return {
-                self.text(key, patterns): self.json(item, patterns) for key, item in value.items()
+                self.text(key, patterns): self._json(item, patterns) for key, item in value.items()
             }
         return value
 
@@ -298,15 +304,16 @@ class Scrubber:
 
         Data with no credential-named field and no string to scrub, as most request
         bodies are, is returned as it is, after one look at each of its values."""
-        if self._is_clean(value):
+        if self._is_clean(value, names=True):
             return value
         self._learn_fields(value)
-        return self.json(self._redact_fields(value))
+        return self._json(self._redact_fields(value), patterns=True)
 
-    def _is_clean(self, value: Any) -> bool:
-        """No credential-named field, and no string that ``json`` would change."""
+    def _is_clean(self, value: Any, *, names: bool) -> bool:
+        """No string that ``json`` would change and, with ``names``, no credential-named
+        field."""
         strings: list[str] = []
-        if not self._gather_strings(value, strings):
+        if not self._gather_strings(value, strings, names):
             return False
         if self._anchored_patterns:
             return not any(self.finds_secret(string) for string in strings)
@@ -314,7 +321,7 @@ class Scrubber:
         # holds: what it finds in one string, it finds in the joined text.
         return not self.finds_secret("\x00".join(strings))
 
-    def _gather_strings(self, value: Any, strings: list[str]) -> bool:
+    def _gather_strings(self, value: Any, strings: list[str], names: bool) -> bool:
         """Collect every key and string of ``value``; False when one needs the slow path
         (a credential-named field, a string that may be base64)."""
         if isinstance(value, str):
@@ -325,14 +332,14 @@ class Scrubber:
             for key, item in value.items():
                 if not isinstance(key, str):
                     return False
-                if isinstance(item, str) and item and self.is_credential_name(key):
+                if names and isinstance(item, str) and item and self.is_credential_name(key):
                     return False
                 strings.append(key)
-                if not self._gather_strings(item, strings):
+                if not self._gather_strings(item, strings, names):
                     return False
         elif isinstance(value, list):
             for item in value:
-                if not self._gather_strings(item, strings):
+                if not self._gather_strings(item, strings, names):
                     return False
         return True
 
