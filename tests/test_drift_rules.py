@@ -140,6 +140,38 @@ def test_a_list_without_the_unordered_rule_keeps_its_order() -> None:
     assert not any(change.tolerated for change in found)
 
 
+def test_an_item_inserted_into_an_ordered_list_is_one_added_item() -> None:
+    golden = {"steps": ["restart", "reinstall", "call support"], "tags": ["vpn"]}
+    current = {
+        "steps": ["check the cable", "restart", "reinstall", "call support"],
+        "tags": ["vpn"],
+    }
+
+    found = changes(Findings, golden, current)
+
+    assert [(change.path, change.kind, change.new) for change in found] == [
+        ("steps[0]", "added", "check the cable")
+    ]
+
+
+class Handover(BaseModel):
+    ticket: Findings
+    owner: Annotated[str, drift.exact()]
+    attempts: int
+
+
+def test_only_the_fields_that_differ_are_reported_at_any_depth() -> None:
+    golden = {"ticket": {"steps": ["restart"], "tags": ["vpn"]}, "owner": "ops", "attempts": 2}
+    current = {"ticket": {"steps": ["restart"], "tags": ["vpn"]}, "owner": "sre", "attempts": 2.5}
+
+    found = changes(Handover, golden, current)
+
+    assert [(change.path, change.kind, change.old, change.new) for change in found] == [
+        ("attempts", "type", 2, 2.5),
+        ("owner", "changed", "ops", "sre"),
+    ]
+
+
 class Thread(BaseModel):
     labels: Annotated[list[str], drift.unordered()]
 

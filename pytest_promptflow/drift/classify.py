@@ -166,7 +166,7 @@ def judge_case(
         verdict.compared.append(call.step)
         policy = policies.get(call.step)
         if policy is None:
-            policy = policies[call.step] = DriftPolicy(
+            policy = policies[call.step] = DriftPolicy.of(
                 run.output_types.get(call.step, Any), defaults
             )
         changes = compare_output(reference.output, call.output, policy, judges, call.step)

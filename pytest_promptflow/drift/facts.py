@@ -267,6 +267,22 @@ _IDENTIFIER = re.compile(
 )
 _WORD = re.compile(r"[A-Za-z](?:[A-Za-z']|-(?=[A-Za-z]))*|[$€£¥₹%]|\d[\d,.]*")
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?:;])\s+|\n+")
+_HAS_DIGIT = re.compile(r"\d")
+_NUMBER_WITH_UNIT = re.compile(
+    r"\d+(?:st|nd|rd|th|am|pm|k|m|h|hr|hrs|s|ms|x|d|gb|mb|kb|tb|min|mins)"
+)
+
+
+def _whole_words(words: Iterable[str]) -> re.Pattern[str]:
+    """Any of ``words``, in any case, as a whole run of ASCII letters: what splitting the
+    text into ``[A-Za-z]+`` runs and looking each one up would find, in one search."""
+    alternatives = "|".join(re.escape(word) for word in sorted(words, key=len, reverse=True))
+    return re.compile(rf"(?<![A-Za-z])(?:{alternatives})(?![A-Za-z])", re.IGNORECASE | re.ASCII)
+
+
+_NEGATION_WORD = _whole_words(_NEGATION_WORDS)
+_LETTERS = re.compile(r"[A-Za-z]+")
+_DATE_WORDS = frozenset([*_MONTHS, *_WEEKDAYS, *_RELATIVE_DAYS])
 
 
 @dataclass(frozen=True)
@@ -342,49 +358,56 @@ def extract(text: str) -> Facts:
     """The facts of ``text``."""
     text = text.replace(_TYPOGRAPHIC_APOSTROPHE, "'")
     words = [w.lower() for w in _WORD.findall(text)]
-    facts = Facts(text=text, words=frozenset(_word_forms(words)))
+    facts = Facts(text=text, words=_word_forms(words))
     if len([w for w in words if w[0].isalpha()]) <= SHORT_TEXT_WORDS:
         facts.whole = _normalised(text)
+    # Each pattern below is tried only when the text has the character it needs: most
+    # texts have no URL, address or quote, and every date, time and code has a digit.
     rest = text
-    for match in _URL.finditer(text):
-        url = match.group(0).rstrip(".,;:!?")
-        facts.urls[url.lower().rstrip("/")] = url
-    rest = _URL.sub(" ", rest)
-    for match in _EMAIL.finditer(rest):
-        facts.emails[match.group(0).lower()] = match.group(0)
-    rest = _EMAIL.sub(" ", rest)
-    for match in _QUOTE.finditer(rest):
-        quoted = next(group for group in match.groups() if group is not None)
-        if len(quoted.split()) >= 1 and _normalised(quoted):
-            facts.quotes[_normalised(quoted)] = quoted
-    _dates_and_times(rest, facts)
-    rest = _CLOCK.sub(" ", _SLASH_DATE.sub(" ", _ISO_DATE.sub(" ", rest)))
-    for match in _IDENTIFIER.finditer(rest):
-        token = match.group(0)
-        if _is_identifier(token):
-            facts.identifiers[token.lower()] = token
+    if "://" in text or "www." in text.lower():
+        for match in _URL.finditer(text):
+            url = match.group(0).rstrip(".,;:!?")
+            facts.urls[url.lower().rstrip("/")] = url
+        rest = _URL.sub(" ", rest)
+    if "@" in rest:
+        for match in _EMAIL.finditer(rest):
+            facts.emails[match.group(0).lower()] = match.group(0)
+        rest = _EMAIL.sub(" ", rest)
+    if '"' in rest or "\u201c" in rest or "'" in rest:
+        for match in _QUOTE.finditer(rest):
+            quoted = next(group for group in match.groups() if group is not None)
+            if len(quoted.split()) >= 1 and _normalised(quoted):
+                facts.quotes[_normalised(quoted)] = quoted
+    has_digit = _HAS_DIGIT.search(rest) is not None
+    _dates_and_times(rest, facts, has_digit)
+    if has_digit:
+        rest = _CLOCK.sub(" ", _SLASH_DATE.sub(" ", _ISO_DATE.sub(" ", rest)))
+        for match in _IDENTIFIER.finditer(rest):
+            token = match.group(0)
+            if _is_identifier(token):
+                facts.identifiers[token.lower()] = token
     _negations(text, facts)
     _numbers(rest, facts)
     _names(rest, facts)
     return facts
 
 
-def _word_forms(words: list[str]) -> Iterable[str]:
+def _word_forms(words: list[str]) -> frozenset[str]:
+    """The words, and each without its quotes and its possessive ``'s``."""
+    forms = set(words)
     for word in words:
-        yield word
-        yield word.strip("'")
-        if word.endswith("'s"):
-            yield word[:-2]
+        if "'" in word:
+            forms.add(word.strip("'"))
+            if word.endswith("'s"):
+                forms.add(word[:-2])
+    return frozenset(forms)
 
 
 def _is_identifier(token: str) -> bool:
     if token.startswith("#"):
         return True
-    lower = token.lower()
     # 3pm, 2nd, 10am, 5k, 24h, 10x: a number with a unit, not a code.
-    return not re.fullmatch(
-        r"\d+(?:st|nd|rd|th|am|pm|k|m|h|hr|hrs|s|ms|x|d|gb|mb|kb|tb|min|mins)", lower
-    )
+    return not _NUMBER_WITH_UNIT.fullmatch(token.lower())
 
 
 def _negations(text: str, facts: Facts) -> None:
@@ -395,13 +418,28 @@ def _negations(text: str, facts: Facts) -> None:
     for match in _CONTRACTION.finditer(cleaned):
         facts.negations[match.group(0).lower()] += 1
     cleaned = _CONTRACTION.sub(" ", cleaned)
-    for word in re.findall(r"[A-Za-z]+", cleaned):
+    for word in _NEGATION_WORD.findall(cleaned):
+        facts.negations[word.lower()] += 1
+
+
+def _dates_and_times(text: str, facts: Facts, has_digit: bool = True) -> None:
+    if has_digit:
+        _numeric_dates_and_times(text, facts)
+    for word in _LETTERS.findall(text):
+        if word.lower() not in _DATE_WORDS:
+            continue
         lower = word.lower()
-        if lower in _NEGATION_WORDS:
-            facts.negations[lower] += 1
+        if lower == "may" and word == "may":
+            continue  # the verb, not the month
+        if lower in _MONTHS and (word[0].isupper() or len(lower) > 3):
+            facts.dates[_MONTHS[lower]] = word
+        elif lower in _WEEKDAYS and (word[0].isupper() or len(lower) > 3):
+            facts.dates[_WEEKDAYS[lower]] = word
+        elif lower in _RELATIVE_DAYS:
+            facts.dates[lower] = word
 
 
-def _dates_and_times(text: str, facts: Facts) -> None:
+def _numeric_dates_and_times(text: str, facts: Facts) -> None:
     for match in _ISO_DATE.finditer(text):
         year, month, day = (int(group) for group in match.groups())
         facts.dates[f"{year:04d}-{month:02d}-{day:02d}"] = match.group(0)
@@ -415,16 +453,6 @@ def _dates_and_times(text: str, facts: Facts) -> None:
             hour += 12 if match.group(3).lower() == "p" else 0
         if hour < 24 and minute < 60:
             facts.times[f"{hour:02d}:{minute:02d}"] = match.group(0)
-    for word in re.findall(r"[A-Za-z]+", text):
-        lower = word.lower()
-        if lower == "may" and word == "may":
-            continue  # the verb, not the month
-        if lower in _MONTHS and (word[0].isupper() or len(lower) > 3):
-            facts.dates[_MONTHS[lower]] = word
-        elif lower in _WEEKDAYS and (word[0].isupper() or len(lower) > 3):
-            facts.dates[_WEEKDAYS[lower]] = word
-        elif lower in _RELATIVE_DAYS:
-            facts.dates[lower] = word
 
 
 def _tokens_with_spans(text: str) -> list[tuple[str, int, int]]:
@@ -574,7 +602,6 @@ def _context(words: list[str], index: int, reach: int = 3) -> frozenset[str]:
 
 
 _NAME_WORD = re.compile(r"[A-Za-z][A-Za-z0-9'&.-]*[A-Za-z0-9]|[A-Za-z]")
-_HAS_DIGIT = re.compile(r"\d")
 
 
 def _names(text: str, facts: Facts) -> None:
@@ -588,7 +615,7 @@ def _names(text: str, facts: Facts) -> None:
             bare = lower[:-2] if lower.endswith("'s") else lower
             if bare in _NOT_NAMES or _HAS_DIGIT.search(word):
                 continue  # a word with digits is an identifier
-            inner = not word.isupper() and any(c.isupper() for c in word[1:])
+            inner = not word.isupper() and word[1:] != word[1:].lower()
             acronym = word.isupper() and len(word) >= 2
             if not (word[0].isupper() or inner):
                 continue

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import types
 import typing
 from collections.abc import Callable, Sequence
@@ -243,6 +244,15 @@ class DriftPolicy:
         self.defaults = defaults
         self._cache: dict[tuple[str | int, ...], DeclaredRule] = {}
 
+    @classmethod
+    def of(cls, annotation: Any, defaults: PolicyDefaults = DEFAULTS) -> DriftPolicy:
+        """The policy of ``annotation``, shared by every comparison of the session, so
+        that the rule of each path is worked out from the type once."""
+        try:
+            return _shared_policy(annotation, defaults)
+        except TypeError:  # an annotation that cannot be hashed
+            return cls(annotation, defaults)
+
     def declared_at(self, path: Path) -> DeclaredRule:
         key = tuple(path)
         found = self._cache.get(key)
@@ -263,6 +273,11 @@ class DriftPolicy:
 
     def unordered_at(self, path: Path) -> bool:
         return isinstance(self.declared_at(path).rule, Unordered)
+
+
+@functools.lru_cache(maxsize=256)
+def _shared_policy(annotation: Any, defaults: PolicyDefaults) -> DriftPolicy:
+    return DriftPolicy(annotation, defaults)
 
 
 def _is_closed_choice(annotation: Any) -> bool:
