@@ -30,6 +30,7 @@ every fact; that is what ``drift.judged`` is for.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -322,7 +323,7 @@ class Facts:
     whole: str | None = None
     """The normalised text itself, when it is short enough to be a fact."""
 
-    @property
+    @functools.cached_property
     def lowered(self) -> str:
         return self.text.lower()
 
@@ -456,7 +457,7 @@ def _numeric_dates_and_times(text: str, facts: Facts) -> None:
 
 
 def _tokens_with_spans(text: str) -> list[tuple[str, int, int]]:
-    return [(m.group(0), m.start(), m.end()) for m in _WORD.finditer(text)]
+    return [(m.group(), *m.span()) for m in _WORD.finditer(text)]
 
 
 def _numbers(text: str, facts: Facts) -> None:
@@ -687,20 +688,26 @@ def compare(old: Facts, new: Facts) -> list[FactChange]:
                 tuple(new.names[k] for k in added_names),
             )
         )
+    if old.quotes or new.quotes:
+        changes += _quote_changes(old, new)
+    if not changes and old.whole is not None and new.whole is not None and old.whole != new.whole:
+        changes.append(FactChange("text", (old.text,), (new.text,)))
+    return changes
+
+
+def _quote_changes(old: Facts, new: Facts) -> list[FactChange]:
     new_text, old_text = _normalised(new.text), _normalised(old.text)
     removed_quotes = [k for k in old.quotes if k not in new_text]
     added_quotes = [k for k in new.quotes if k not in old_text]
     if removed_quotes or added_quotes:
-        changes.append(
+        return [
             FactChange(
                 "quote",
                 tuple(old.quotes[k] for k in removed_quotes),
                 tuple(new.quotes[k] for k in added_quotes),
             )
-        )
-    if not changes and old.whole is not None and new.whole is not None and old.whole != new.whole:
-        changes.append(FactChange("text", (old.text,), (new.text,)))
-    return changes
+        ]
+    return []
 
 
 def _number_changes(old: Facts, new: Facts) -> list[FactChange]:
