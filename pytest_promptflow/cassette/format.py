@@ -198,6 +198,7 @@ def read_recorded_run(path: Path) -> RecordedRun | None:
     del data  # a large file is held once at a time: bytes, text, then the parsed document
     document = _parse_json(path, text)
     del text
+    _check_format_number(path, document)
     run = _validated_one_by_one(document)
     if run is not None:
         return run
@@ -206,13 +207,6 @@ def read_recorded_run(path: Path) -> RecordedRun | None:
     if data is None:
         raise CassetteError(f"cassette {path} was deleted while it was read; run the tests again")
     document = _parse_json(path, data.decode("utf-8", "replace"))
-    version = document.get("format") if isinstance(document, dict) else None
-    # True and 1.0 equal 1 in Python, but are not the format number.
-    if type(version) is not int or version != FORMAT_VERSION:
-        raise CassetteError(
-            f"cassette {path} has format {version!r}, but this pytest-promptflow reads "
-            f"format {FORMAT_VERSION} (the integer); {ADVICE}"
-        )
     try:
         return RecordedRun.model_validate(document)
     except pydantic.ValidationError as error:
@@ -228,17 +222,23 @@ def read_recorded_run(path: Path) -> RecordedRun | None:
         ) from None
 
 
-def _validated_one_by_one(document: Any) -> RecordedRun | None:
-    """The recorded run of a well-formed document, None when anything in it is wrong.
+def _check_format_number(path: Path, document: Any) -> None:
+    version = document.get("format") if isinstance(document, dict) else None
+    # True and 1.0 equal 1 in Python, but are not the format number.
+    if type(version) is not int or version != FORMAT_VERSION:
+        raise CassetteError(
+            f"cassette {path} has format {version!r}, but this pytest-promptflow reads "
+            f"format {FORMAT_VERSION} (the integer); {ADVICE}"
+        )
+
+
+def _validated_one_by_one(document: dict[str, Any]) -> RecordedRun | None:
+    """The recorded run of a well-formed document of this format, None when anything in
+    it is wrong.
 
     Each interaction's dictionaries are released as soon as it is validated, so that a
     file of thousands of interactions is not held twice, as JSON and as models, at once.
     """
-    if not isinstance(document, dict):
-        return None
-    version = document.get("format")
-    if type(version) is not int or version != FORMAT_VERSION:
-        return None
     items = document.get("interactions", [])
     if not isinstance(items, list):
         return None

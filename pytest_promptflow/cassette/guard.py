@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from vcr.request import Request as VcrRequest
 
-from pytest_promptflow.cassette.interception import VcrResponse
+from pytest_promptflow.cassette.interception import VcrResponse, request_header_pairs
 from pytest_promptflow.cassette.misses import miss_response
 from pytest_promptflow.cassette.scrub import Scrubber
 from pytest_promptflow.steps import current_step
@@ -30,7 +30,7 @@ class StepRequestGuard:
         context = current_step()
         if context is None:
             return False
-        self.scrubber.learn_secrets(list(request.headers.items()), request.uri)
+        self.scrubber.learn_secrets(request_header_pairs(request), request.uri)
         message = (
             f"step {context.step!r} made an HTTP request in {self.test_id}, a test without "
             f"{MARKER_HINT}\n"

@@ -39,7 +39,11 @@ from pytest_promptflow.cassette.format import (
     sorted_json,
     write_atomically,
 )
-from pytest_promptflow.cassette.interception import HttpInterception, VcrResponse
+from pytest_promptflow.cassette.interception import (
+    HttpInterception,
+    VcrResponse,
+    request_header_pairs,
+)
 from pytest_promptflow.cassette.matching import (
     RecordingIndex,
     canonical_request_key,
@@ -74,18 +78,6 @@ class _ScrubbedBody:
     body: Any
     text: str | None
     base64: str | None
-
-
-def _header_pairs(headers: Any) -> list[tuple[str, str]]:
-    """The (name, value) pairs of vcrpy's request headers.
-
-    vcrpy's ``HeadersDict`` keeps them in ``_store`` as (name, value) by lower-case name,
-    the way its own ``copy()`` reads them; iterating the mapping instead costs a lookup
-    per header, on every request replayed."""
-    store = getattr(headers, "_store", None)
-    if isinstance(store, dict):
-        return list(store.values())
-    return list(headers.items())
 
 
 class CaseRecorder:
@@ -405,7 +397,7 @@ class CaseRecorder:
         cached = self._last_body
         if cached is not None and cached[0] is request:
             return cached[1]
-        headers = _header_pairs(request.headers)
+        headers = request_header_pairs(request)
         scrubber = self.scrubber
         scrubber.learn_secrets(headers, request.uri)
         raw, content_type = without_random_boundary(

@@ -14,8 +14,8 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from typing import Any, Generic, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pytest_promptflow.errors import SecretLeakError
@@ -116,6 +116,29 @@ _MULTIPART_FIELD = re.compile(
 )
 _MEMO_LIMIT = 4096
 """How many header names, headers, URLs a scrubber remembers having judged."""
+
+_Key = TypeVar("_Key", bound=Hashable)
+_Value = TypeVar("_Value")
+
+
+class _Memo(Generic[_Key, _Value]):
+    """What a scrubber has already worked out, up to ``_MEMO_LIMIT`` entries: a session's
+    requests repeat the same few, and past the limit the rest are worked out each time."""
+
+    def __init__(self) -> None:
+        self._entries: dict[_Key, _Value] = {}
+
+    def get(self, key: _Key) -> _Value | None:
+        return self._entries.get(key)
+
+    def __contains__(self, key: _Key) -> bool:
+        return key in self._entries
+
+    def remember(self, key: _Key, value: _Value) -> None:
+        if len(self._entries) < _MEMO_LIMIT:
+            self._entries[key] = value
+
+
 _WORD_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _WORD_SEPARATOR = re.compile(r"[^a-z0-9]+")
 
@@ -158,10 +181,10 @@ class Scrubber:
         self._ordered: list[str] = []
         # Requests of a session repeat the same header names, credentials and URLs:
         # each is judged once.
-        self._credential_names: dict[str, bool] = {}
-        self._learned_headers: set[tuple[str, str]] = set()
-        self._learned_urls: set[str] = set()
-        self._stored_urls: dict[tuple[str, int], str] = {}
+        self._credential_names: _Memo[str, bool] = _Memo()
+        self._learned_headers: _Memo[tuple[str, str], bool] = _Memo()
+        self._learned_urls: _Memo[str, bool] = _Memo()
+        self._stored_urls: _Memo[tuple[str, int], str] = _Memo()
 
     # -- learning ----------------------------------------------------------------------
 
@@ -169,8 +192,7 @@ class Scrubber:
         judged = self._credential_names.get(name)
         if judged is None:
             judged = is_credential_name(name, self._extra_names)
-            if len(self._credential_names) < _MEMO_LIMIT:
-                self._credential_names[name] = judged
+            self._credential_names.remember(name, judged)
         return judged
 
     def learn_secrets(self, headers: Iterable[tuple[str, str]], url: str) -> None:
@@ -190,12 +212,10 @@ class Scrubber:
                 self._learn_header_value(value)
             else:
                 continue  # a value under a harmless name is looked at again each time
-            if len(learned) < _MEMO_LIMIT:
-                learned.add(header)
+            learned.remember(header, True)
         if url in self._learned_urls:
             return
-        if len(self._learned_urls) < _MEMO_LIMIT:
-            self._learned_urls.add(url)
+        self._learned_urls.remember(url, True)
         parts = urlsplit(url)
         if parts.username is not None:
             self._learn(parts.username)
@@ -409,8 +429,7 @@ class Scrubber:
         stored = self._stored_urls.get(memo)
         if stored is None:
             stored = self._stored_url(url)
-            if len(self._stored_urls) < _MEMO_LIMIT:
-                self._stored_urls[memo] = stored
+            self._stored_urls.remember(memo, stored)
         return stored
 
     def _stored_url(self, url: str) -> str:
