@@ -279,17 +279,35 @@ def _read_regular_file(path: Path) -> bytes | None:
         descriptor = os.open(path, flags)
     except OSError as error:
         raise CassetteError(f"cassette {path} cannot be read: {error.strerror}") from None
-    if not stat.S_ISREG(os.fstat(descriptor).st_mode):  # replaced since lstat
+    try:
+        opened = os.fstat(descriptor)
+        if not stat.S_ISREG(opened.st_mode):  # replaced since lstat
+            raise CassetteError(not_regular)
+        data = _read_at_most(descriptor, opened.st_size, MAX_RECORDED_RUN_BYTES + 1)
+    finally:
         os.close(descriptor)
-        raise CassetteError(not_regular)
-    with os.fdopen(descriptor, "rb") as stream:
-        data = stream.read(MAX_RECORDED_RUN_BYTES + 1)
     if len(data) > MAX_RECORDED_RUN_BYTES:
         raise CassetteError(
             f"cassette {path} is larger than {MAX_RECORDED_RUN_BYTES // (1024 * 1024)} MiB, "
             f"the most a recorded run may be; {ADVICE}"
         )
     return data
+
+
+def _read_at_most(descriptor: int, expected: int, limit: int) -> bytes:
+    """Up to ``limit`` bytes of an open file whose size was ``expected``.
+
+    Read in chunks of the size the file had, so that a small file does not cost a
+    buffer of ``limit`` bytes, and a file that grew meanwhile is still read whole."""
+    chunks: list[bytes] = []
+    read = 0
+    while read < limit:
+        chunk = os.read(descriptor, min(max(expected - read, 65536), limit - read))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        read += len(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _no_constant(name: str) -> Any:
@@ -331,7 +349,10 @@ def _structure_problem(document: Any, text: str) -> str | None:
 
     Most files have neither: one look at the text and one at the nesting says so, and
     only then is the document walked again to name the place."""
-    if _SURROGATE_ESCAPE.search(text) is None and not _nested_too_deeply(document):
+    if _SURROGATE_ESCAPE.search(text) is None and (
+        # Nesting deeper than MAX_NESTING needs more than MAX_NESTING brackets.
+        text.count("{") + text.count("[") <= MAX_NESTING or not _nested_too_deeply(document)
+    ):
         return None
     return _structure_problem_at(document)
 
