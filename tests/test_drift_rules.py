@@ -154,6 +154,32 @@ def test_an_item_inserted_into_an_ordered_list_is_one_added_item() -> None:
     ]
 
 
+def test_every_item_of_an_ordered_list_reworded_is_reported_by_position() -> None:
+    golden = {"steps": ["restart", "reinstall"], "tags": ["vpn"]}
+    current = {"steps": ["restart it", "reinstall it", "call support"], "tags": ["vpn"]}
+
+    found = changes(Findings, golden, current, text_rule="exact")
+
+    assert [(change.path, change.kind, change.old, change.new) for change in found] == [
+        ("steps[0]", "changed", "restart", "restart it"),
+        ("steps[1]", "changed", "reinstall", "reinstall it"),
+        ("steps[2]", "added", None, "call support"),
+    ]
+
+
+def test_items_of_a_list_of_objects_are_compared_field_by_field_by_position() -> None:
+    golden = {"items": [{"sku": "A-1", "qty": 2, "gift": True}, {"sku": "B-2", "qty": 1}]}
+    current = {"items": [{"sku": "A-1", "qty": 3, "gift": 1}]}
+
+    found = changes(Any, golden, current)
+
+    assert [(change.path, change.kind, change.old, change.new) for change in found] == [
+        ("items[0].gift", "type", True, 1),
+        ("items[0].qty", "changed", 2, 3),
+        ("items[1]", "removed", {"sku": "B-2", "qty": 1}, None),
+    ]
+
+
 class Handover(BaseModel):
     ticket: Findings
     owner: Annotated[str, drift.exact()]

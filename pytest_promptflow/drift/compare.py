@@ -141,11 +141,16 @@ def _differences(
 
     Objects are walked here, key by key: deepdiff's tree view costs about a hundred
     microseconds per compared output even when one field changed, which a suite comparing
-    thousands of step calls pays on every run. Ordered lists are left to deepdiff, which
-    aligns their items (by difflib) so that an inserted item is reported as added rather
-    than as every later item changed; ``unordered`` lists report what they lost and gained.
+    thousands of step calls pays on every run. Ordered lists of plain values (strings,
+    numbers, booleans, nulls) that share an item are left to deepdiff, which aligns them
+    (by difflib) so that an inserted item is reported as added rather than as every later
+    item changed. Any other list deepdiff would compare position by position (lists of
+    plain values with no item in common align nowhere), as is done here, without the
+    paths deepdiff renders for every item it visits. ``unordered`` lists report what they
+    lost and gained.
     """
-    if golden == current:
+    if golden == current and (type(golden) is bool) == (type(current) is bool):
+        # Python holds True == 1; a flag that became a number is a change of type.
         return
     if isinstance(golden, dict) and isinstance(current, dict):
         for key, old in golden.items():
@@ -159,11 +164,30 @@ def _differences(
     elif isinstance(golden, list) and isinstance(current, list):
         if policy.unordered_at(path):
             _unordered_changes(golden, current, policy, path, changes)
-        else:
+        elif _needs_alignment(golden, current):
             differences += _list_differences(golden, current, policy, path, changes)
+        else:
+            for position, (old, new) in enumerate(zip(golden, current, strict=False)):
+                _differences(old, new, policy, [*path, position], changes, differences)
+            common = min(len(golden), len(current))
+            differences += [
+                _Difference([*path, position], "removed", old, None)
+                for position, old in enumerate(golden[common:], start=common)
+            ]
+            differences += [
+                _Difference([*path, position], "added", None, new)
+                for position, new in enumerate(current[common:], start=common)
+            ]
     else:
         kind: ChangeKind = "changed" if type(golden) is type(current) else "type"
         differences.append(_Difference(path, kind, golden, current))
+
+
+def _needs_alignment(golden: list[Any], current: list[Any]) -> bool:
+    """Whether deepdiff's alignment of two ordered lists could differ from pairing their
+    items by position: only when both hold plain values and share at least one."""
+    plain = not any(isinstance(item, (dict, list)) for item in (*golden, *current))
+    return plain and not set(golden).isdisjoint(current)
 
 
 def _list_differences(
