@@ -8,27 +8,28 @@ the current step, and writes the file at the end.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import dataclasses
-import json
 import threading
 import time
 from collections.abc import Mapping
-from http import HTTPStatus
 from pathlib import Path
-from typing import Any
 
-import vcr.filters
 from vcr.request import Request as VcrRequest
 
 from pytest_promptflow.cassette import latency
+from pytest_promptflow.cassette.conversion import (
+    ScrubbedBody,
+    recorded_request,
+    recorded_response,
+    scrubbed_body,
+    vcr_response,
+)
 from pytest_promptflow.cassette.format import (
     GoldenStep,
     Interaction,
     Latency,
     RecordedRequest,
-    RecordedResponse,
     RecordedRun,
     Seed,
     golden_steps,
@@ -36,19 +37,15 @@ from pytest_promptflow.cassette.format import (
     recorded_run_document,
     response_fingerprint,
     serialize_document,
-    sorted_json,
     write_atomically,
 )
 from pytest_promptflow.cassette.interception import (
     HttpInterception,
     VcrResponse,
-    request_header_pairs,
 )
 from pytest_promptflow.cassette.matching import (
     RecordingIndex,
     canonical_request_key,
-    parse_body,
-    without_random_boundary,
 )
 from pytest_promptflow.cassette.misses import (
     body_diff,
@@ -58,26 +55,10 @@ from pytest_promptflow.cassette.misses import (
 )
 from pytest_promptflow.cassette.modes import RecordingOptions, RecordMode
 from pytest_promptflow.cassette.scrub import (
-    KEPT_REQUEST_HEADERS,
-    KEPT_RESPONSE_HEADERS,
     Scrubber,
-    kept_headers,
 )
-from pytest_promptflow.cassette.sse import parse_events, serialize_events
 from pytest_promptflow.steps import request_step
 from pytest_promptflow.trace import Run, current_judge, recording_run
-
-
-@dataclasses.dataclass(frozen=True)
-class _ScrubbedBody:
-    """A live request's headers (names as sent, values not yet scrubbed) and its body as
-    stored: scrubbed JSON, text or base64."""
-
-    headers: list[tuple[str, str]]
-    content_type: str
-    body: Any
-    text: str | None
-    base64: str | None
 
 
 class CaseRecorder:
@@ -125,7 +106,7 @@ class CaseRecorder:
         self._index = RecordingIndex(())
         self._pending: tuple[VcrRequest, str] | None = None
         self._last_request: tuple[VcrRequest, RecordedRequest] | None = None
-        self._last_body: tuple[VcrRequest, _ScrubbedBody] | None = None
+        self._last_body: tuple[VcrRequest, ScrubbedBody] | None = None
         self._active: contextlib.ExitStack | None = None
         self._interception: HttpInterception | None = None
         self._owns_interception = False
@@ -340,7 +321,7 @@ class CaseRecorder:
             return miss_response()
         interaction = self._interactions[position]
         self._note_response(interaction)
-        return _vcr_response(interaction.response)
+        return vcr_response(interaction.response)
 
     def _note_response(self, interaction: Interaction) -> None:
         """Tell the step call that made the request which answer it got."""
@@ -360,7 +341,7 @@ class CaseRecorder:
             judge=judge.field if judge is not None else None,
             prompts=dict(context.prompts) if context is not None and judge is None else {},
             request=self._recorded_request(request),
-            response=self._recorded_response(response),
+            response=recorded_response(response, self.scrubber),
         )
         timed = latency.response_received()
         interaction.latency = self._recorded_latency(interaction) or timed
@@ -391,90 +372,21 @@ class CaseRecorder:
 
     # -- conversions -------------------------------------------------------------------
 
-    def _scrubbed_body(self, request: VcrRequest) -> _ScrubbedBody:
-        """The request's secrets learned and its body scrubbed: the part of the request as
-        stored that both its key and the full recorded request need, built once."""
+    def _scrubbed_body(self, request: VcrRequest) -> ScrubbedBody:
+        """The request's scrubbed body, built once for its key and its stored form."""
         cached = self._last_body
         if cached is not None and cached[0] is request:
             return cached[1]
-        headers = request_header_pairs(request)
-        scrubber = self.scrubber
-        scrubber.learn_secrets(headers, request.uri)
-        raw, content_type = without_random_boundary(
-            _body_bytes(request), request.headers.get("content-type") or ""
-        )
-        lowered = content_type.lower()
-        if raw and "multipart/" in lowered:
-            raw = scrubber.multipart(raw)
-        body, text, encoded = parse_body(raw)
-        # Learned from the body's fields before any of its strings is scrubbed.
-        body = scrubber.fields(body) if body is not None else None
-        if text is not None:
-            text = scrubber.form(text) if "x-www-form-urlencoded" in lowered else text
-            text = scrubber.text(text)
-        scrubbed = _ScrubbedBody(
-            headers=headers,
-            content_type=content_type,
-            body=body,
-            text=text,
-            base64=scrubber.base64_body(encoded) if encoded is not None else None,
-        )
+        scrubbed = scrubbed_body(request, self.scrubber)
         self._last_body = (request, scrubbed)
         return scrubbed
 
     def _recorded_request(self, request: VcrRequest) -> RecordedRequest:
-        """The request as it is stored: replay misses and recording share this."""
         cached = self._last_request
         if cached is not None and cached[0] is request:
             return cached[1]
-        scrubbed = self._scrubbed_body(request)
-        scrubber = self.scrubber
-        grouped: dict[str, list[str]] = {}
-        for name, value in scrubbed.headers:
-            grouped.setdefault(name.lower(), []).append(value)
-        if scrubbed.content_type:
-            grouped["content-type"] = [scrubbed.content_type]
-        kept = kept_headers(grouped, KEPT_REQUEST_HEADERS)
-        recorded = RecordedRequest(
-            method=request.method.upper(),
-            url=scrubber.url(request.uri),
-            headers={name: [scrubber.text(v) for v in values] for name, values in kept.items()},
-            body=sorted_json(scrubbed.body),
-            body_text=scrubbed.text,
-            body_base64=scrubbed.base64,
-        )
+        recorded = recorded_request(request, self._scrubbed_body(request), self.scrubber)
         self._last_request = (request, recorded)
-        return recorded
-
-    def _recorded_response(self, response: VcrResponse) -> RecordedResponse:
-        decoded = vcr.filters.decode_response(response)
-        raw: bytes = decoded["body"]["string"] or b""
-        self.scrubber.learn_secrets(
-            [(name, value) for name, values in decoded["headers"].items() for value in values], ""
-        )
-        headers = kept_headers(decoded["headers"], KEPT_RESPONSE_HEADERS)
-        content_type = ";".join(headers.get("content-type", [])).lower()
-        recorded = RecordedResponse(status=decoded["status"]["code"], headers=headers)
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            recorded.body_base64 = base64.b64encode(self.scrubber.binary(raw)).decode("ascii")
-            return recorded
-        if "text/event-stream" in content_type:
-            events = parse_events(self.scrubber.text(text))
-            recorded.events = [
-                e.model_copy(update={"data": sorted_json(self.scrubber.json(e.data))})
-                for e in events
-            ]
-            return recorded
-        body, body_text, _ = (
-            parse_body(raw) if "json" in content_type else (None, text or None, None)
-        )
-        if body is not None and not isinstance(body, (dict, list)):
-            # A bare number or string replays as it was sent, not as Python prints it.
-            body, body_text = None, text
-        recorded.body = sorted_json(self.scrubber.json(body))
-        recorded.body_text = self.scrubber.text(body_text) if body_text is not None else None
         return recorded
 
     def _key_of(self, request: RecordedRequest) -> str:
@@ -555,34 +467,3 @@ class CaseRecorder:
             if not recorded:
                 lines.append(f"  prompt {name}: version {version}")
         return lines
-
-
-def _body_bytes(request: VcrRequest) -> bytes | None:
-    body = request.body
-    if body is None or isinstance(body, bytes):
-        return body
-    if isinstance(body, str):
-        return body.encode("utf-8")
-    return bytes(request.body_bytes or b"")
-
-
-def _vcr_response(response: RecordedResponse) -> VcrResponse:
-    if response.events is not None:
-        raw = serialize_events(response.events)
-    elif response.body_base64 is not None:
-        raw = base64.b64decode(response.body_base64)
-    elif response.body_text is not None:
-        raw = response.body_text.encode("utf-8")
-    elif response.body is not None:
-        raw = json.dumps(response.body, ensure_ascii=False).encode("utf-8")
-    else:
-        raw = b""
-    try:
-        message = HTTPStatus(response.status).phrase
-    except ValueError:
-        message = ""
-    return {
-        "status": {"code": response.status, "message": message},
-        "headers": {name: list(values) for name, values in response.headers.items()},
-        "body": {"string": raw},
-    }
