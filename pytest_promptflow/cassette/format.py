@@ -307,7 +307,7 @@ def _read_at_most(descriptor: int, expected: int, limit: int) -> bytes:
             break
         chunks.append(chunk)
         read += len(chunk)
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    return b"".join(chunks)
 
 
 def _no_constant(name: str) -> Any:

@@ -16,8 +16,6 @@ ChangeKind = Literal["changed", "added", "removed", "type"]
 _KINDS: dict[str, ChangeKind] = {
     "values_changed": "changed",
     "type_changes": "type",
-    "dictionary_item_added": "added",
-    "dictionary_item_removed": "removed",
     "iterable_item_added": "added",
     "iterable_item_removed": "removed",
 }
@@ -165,7 +163,7 @@ def _differences(
         if policy.unordered_at(path):
             _unordered_changes(golden, current, policy, path, changes)
         elif _needs_alignment(golden, current):
-            differences += _list_differences(golden, current, policy, path, changes)
+            differences += _list_differences(golden, current, path)
         else:
             for position, (old, new) in enumerate(zip(golden, current, strict=False)):
                 _differences(old, new, policy, [*path, position], changes, differences)
@@ -191,24 +189,13 @@ def _needs_alignment(golden: list[Any], current: list[Any]) -> bool:
 
 
 def _list_differences(
-    golden: list[Any],
-    current: list[Any],
-    policy: DriftPolicy,
-    path: list[str | int],
-    changes: list[FieldChange],
+    golden: list[Any], current: list[Any], path: list[str | int]
 ) -> list[_Difference]:
-    from deepdiff import DeepDiff  # only once a list differs: it is slow to import
+    """Where two ordered lists of plain values differ, aligned by deepdiff (difflib)."""
+    from deepdiff import DeepDiff  # only once such a list differs: it is slow to import
 
-    golden_rest, current_rest = _set_aside_unordered(golden, current, policy, path, changes)
-    if golden_rest == current_rest:
-        return []
     found: list[_Difference] = []
-    diff = DeepDiff(
-        golden_rest,
-        current_rest,
-        view="tree",
-        threshold_to_diff_deeper=0,
-    )
+    diff = DeepDiff(golden, current, view="tree", threshold_to_diff_deeper=0)
     for report_type, levels in diff.items():
         kind = _KINDS.get(report_type)
         if kind is None:
@@ -220,7 +207,6 @@ def _list_differences(
                     kind,
                     _value(level.t1),
                     _value(level.t2),
-                    report_type.startswith("dictionary_item"),
                 )
             )
     return found
@@ -230,40 +216,6 @@ def _at(value: Any, path: Sequence[str | int]) -> Any:
     for part in path:
         value = value[part]
     return value
-
-
-def _set_aside_unordered(
-    golden: Any,
-    current: Any,
-    policy: DriftPolicy,
-    path: list[str | int],
-    changes: list[FieldChange],
-) -> tuple[Any, Any]:
-    """Report what the ``unordered`` lists lost and gained, and take them out of both
-    values, so that the structural diff compares only the rest."""
-    if isinstance(golden, dict) and isinstance(current, dict):
-        pairs = {
-            key: _set_aside_unordered(golden[key], current[key], policy, [*path, key], changes)
-            for key in golden.keys() & current.keys()
-        }
-        return (
-            {key: pairs[key][0] if key in pairs else value for key, value in golden.items()},
-            {key: pairs[key][1] if key in pairs else value for key, value in current.items()},
-        )
-    if not (isinstance(golden, list) and isinstance(current, list)):
-        return golden, current
-    if not policy.unordered_at(path):
-        pairs_by_position = [
-            _set_aside_unordered(old, new, policy, [*path, i], changes)
-            for i, (old, new) in enumerate(zip(golden, current, strict=False))
-        ]
-        common = len(pairs_by_position)
-        return (
-            [pair[0] for pair in pairs_by_position] + golden[common:],
-            [pair[1] for pair in pairs_by_position] + current[common:],
-        )
-    _unordered_changes(golden, current, policy, path, changes)
-    return None, None
 
 
 def _unordered_changes(
