@@ -21,7 +21,14 @@ from pytest_promptflow.cassette.format import (
 )
 from pytest_promptflow.errors import PromptflowError
 from pytest_promptflow.trace import Run
-from pytest_promptflow.usage import OUTSIDE_STEPS, Figures, Prices, figures_by_step, format_cost
+from pytest_promptflow.usage import (
+    OUTSIDE_STEPS,
+    Figures,
+    ModelCall,
+    Prices,
+    figures_by_step,
+    format_cost,
+)
 
 METRICS = ("tokens", "input_tokens", "output_tokens", "cost")
 INI_BUDGET = "promptflow_budget"
@@ -173,20 +180,17 @@ def measure_case(
     golden: RecordedRun | None,
     known: Sequence[Interaction],
     run: Run,
-    consumed: Sequence[tuple[int | None, Interaction]],
+    consumed: Sequence[tuple[int | None, ModelCall]],
     prices: Prices,
     policy: BudgetPolicy,
 ) -> CaseUsage:
     """The case's figures per step, golden and now, judged by the budget policy.
 
     ``known`` are the interactions the golden step calls' answers are looked up in;
-    ``consumed`` the (step call index, interaction) pairs this run replayed or recorded.
+    ``consumed`` the (step call index, model call) pairs this run replayed or recorded.
     """
     calls = run.calls
-    steps = [_step_of(index, interaction, run) for index, interaction in consumed]
-    now = figures_by_step(
-        zip(steps, [interaction for _, interaction in consumed], strict=True), prices
-    )
+    now = figures_by_step(((_step_of(index, call, run), call) for index, call in consumed), prices)
     golden_steps = golden.steps if golden is not None else []
     golden_figures: dict[str, Figures] | None = None
     unknown: set[str] = set()
@@ -210,23 +214,23 @@ def measure_case(
     return usage
 
 
-def _step_of(index: int | None, interaction: Interaction, run: Run) -> str:
+def _step_of(index: int | None, call: ModelCall, run: Run) -> str:
     """The step a model call is counted for: the step call that made it; a judge's calls
     (made after the test, for a judged field) apart, as ``STEP (judge)``."""
     if index is not None and index < len(run.calls):
         return run.calls[index].step
-    if interaction.judge is not None and interaction.step is not None:
-        return interaction.step + JUDGE
+    if call.judge is not None and call.step is not None:
+        return call.step + JUDGE
     return OUTSIDE_STEPS
 
 
 def _golden_interactions(
     golden_steps: Sequence[GoldenStep], known: Sequence[Interaction]
-) -> tuple[list[tuple[str, Interaction]], set[str]]:
+) -> tuple[list[tuple[str, ModelCall]], set[str]]:
     """The (step, interaction) pairs of the golden answers, and the steps some of whose
     golden answers are no longer recorded (re-recorded over): their figures are unknown."""
     by_answer = {response_fingerprint(i.response): i for i in known}
-    found: list[tuple[str, Interaction]] = []
+    found: list[tuple[str, ModelCall]] = []
     unknown: set[str] = set()
     for golden_step in golden_steps:
         for answer in golden_step.responses:
@@ -234,7 +238,7 @@ def _golden_interactions(
             if interaction is None:
                 unknown.add(golden_step.step)
             else:
-                found.append((golden_step.step, interaction))
+                found.append((golden_step.step, ModelCall.of(interaction)))
     return found, unknown
 
 

@@ -312,6 +312,8 @@ class Step(Generic[P, R]):
         self.name = name or function.__name__
         self.prompts = tuple(prompts)
         self.prompt_versions: Mapping[str, str] = {p.name: p.version for p in self.prompts}
+        self._call_prompts = dict(self.prompt_versions)
+        """The prompt versions every call of this step records: one dict, shared, never changed."""
         self.checks = tuple(self._bind_check(check) for check in checks)
         self.is_async = inspect.iscoroutinefunction(function)
         self._resolved: _Boundary | None = None
@@ -408,7 +410,7 @@ class Step(Generic[P, R]):
                 self.name,
                 parent.call_index if parent is not None else None,
                 {name: _to_json(arguments.arguments[name]) for name in boundary.inputs},
-                dict(self.prompt_versions),
+                self._call_prompts,
                 boundary.output_schema,
             )
             if self.name not in run.output_types:

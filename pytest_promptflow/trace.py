@@ -15,7 +15,7 @@ JsonValue = Any
 """A value in its JSON form: dict, list, str, int, float, bool or None."""
 
 
-@dataclass
+@dataclass(slots=True)
 class StepCall:
     """One call of a step, in its JSON form."""
 

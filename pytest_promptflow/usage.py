@@ -34,13 +34,17 @@ PER_MILLION = 1_000_000
 OUTSIDE_STEPS = "(outside steps)"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Tokens:
     """The tokens of one model call, and the model that answered it."""
 
     model: str | None
     input_tokens: int
     output_tokens: int
+
+    def __post_init__(self) -> None:
+        if self.model is not None:  # one string per model name, however many calls name it
+            object.__setattr__(self, "model", sys.intern(self.model))
 
 
 def _int(value: Any) -> int:
@@ -130,6 +134,25 @@ def interaction_tokens(interaction: Interaction) -> Tokens | None:
         match = re.search(r"/models/([^/:?]+)", interaction.request.url)
         request_model = match.group(1) if match else None
     return read_tokens(interaction.response, request_model)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelCall:
+    """What the figures read of one interaction, kept instead of the interaction itself:
+    the step (or judge) that made it, its tokens and its recorded latency."""
+
+    step: str | None
+    judge: str | None
+    tokens: Tokens | None
+    latency: tuple[int, int] | None
+    """Time to the first byte and in all, in milliseconds."""
+
+    @classmethod
+    def of(cls, interaction: Interaction) -> ModelCall:
+        tokens = interaction_tokens(interaction)
+        latency = interaction.latency
+        timing = (latency.first_byte_ms, latency.total_ms) if latency is not None else None
+        return cls(interaction.step, interaction.judge, tokens, timing)
 
 
 # -- prices ----------------------------------------------------------------------------
@@ -255,9 +278,9 @@ class Figures:
     def cost(self) -> float:
         return round(self.cost_nanos / NANOS, 9)
 
-    def add_call(self, interaction: Interaction, prices: Prices) -> None:
+    def add_call(self, call: ModelCall, prices: Prices) -> None:
         self.model_calls += 1
-        tokens = interaction_tokens(interaction)
+        tokens = call.tokens
         cost = prices.cost_nanos(tokens) if tokens is not None else None
         if tokens is not None:
             self.input_tokens += tokens.input_tokens
@@ -266,11 +289,10 @@ class Figures:
             self.unpriced_calls += 1
         else:
             self.cost_nanos += cost
-        latency = interaction.latency
-        if latency is not None:
+        if call.latency is not None:
             self.timed_calls += 1
-            self.first_byte_ms += latency.first_byte_ms
-            self.total_ms += latency.total_ms
+            self.first_byte_ms += call.latency[0]
+            self.total_ms += call.latency[1]
 
     def add(self, other: Figures) -> None:
         for name in self.__dataclass_fields__:
@@ -307,11 +329,11 @@ class Figures:
         )
 
 
-def figures_by_step(calls: Iterable[tuple[str, Interaction]], prices: Prices) -> dict[str, Figures]:
-    """Figures per step name from (step, interaction) pairs."""
+def figures_by_step(calls: Iterable[tuple[str, ModelCall]], prices: Prices) -> dict[str, Figures]:
+    """Figures per step name from (step, model call) pairs."""
     by_step: dict[str, Figures] = {}
-    for step, interaction in calls:
-        by_step.setdefault(step, Figures()).add_call(interaction, prices)
+    for step, call in calls:
+        by_step.setdefault(step, Figures()).add_call(call, prices)
     return by_step
 
 

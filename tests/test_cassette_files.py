@@ -22,9 +22,15 @@ from llm_fakes import Project
 from pytest_promptflow import CassetteError
 from pytest_promptflow.cassette import format as cassette_format
 from pytest_promptflow.cassette.format import (
+    Latency,
+    RecordedRequest,
+    RecordedRun,
+    StoredInteractions,
     read_recorded_run,
     recorded_run_path,
     remove_orphan_temporaries,
+    request_keys,
+    serialize_recorded_run,
     write_atomically,
 )
 
@@ -130,6 +136,80 @@ def test_malformed_content_is_a_cassette_error_naming_the_file_and_place(
 
     assert str(raised.value).startswith(f"cassette {path} ")
     assert message in str(raised.value)
+
+
+MANY: dict[str, Any] = {
+    "format": 1,
+    "test": "test_chain.py::test_ask",
+    "case": "c1",
+    "interactions": [
+        {
+            "step": "ask",
+            "prompts": {"ask": f"v{number}"},
+            "request": {
+                "method": "POST",
+                "url": "http://x.test/v1",
+                "body": {"n": number, "items": [{"i": i} for i in range(number * 150)]},
+            },
+            "response": {"status": 200, "body": {"answer": f"réponse {number} ✓"}},
+            "latency": {"first_byte_ms": number, "total_ms": number + 1},
+        }
+        for number in range(3)
+    ],
+    "steps": [{"step": "ask", "inputs": {"n": 1}, "output": "réponse", "responses": ["abc"]}],
+    "prompt_sources": {"v0": "Ask {{ n }}"},
+}
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        lambda document: json.dumps(document, indent=2, ensure_ascii=False),
+        lambda document: json.dumps(document),
+        lambda document: json.dumps(document, separators=(",", ":")),
+        lambda document: json.dumps(document, indent="\t").replace("\n", "\r\n") + "\r\n",
+        lambda document: json.dumps(dict(reversed(list(document.items()))), indent=1),
+        lambda document: json.dumps(document)[:-1] + ', "interactions": []}',
+    ],
+    ids=["as-written", "one-line", "compact", "tabs-crlf", "fields-reversed", "repeated-field"],
+)
+def test_a_recorded_run_reads_the_same_however_its_json_is_laid_out(
+    tmp_path: Path, layout: Any
+) -> None:
+    text = layout(MANY)
+    path = tmp_path / "run.json"
+    path.write_text(text, encoding="utf-8")
+
+    run = read_recorded_run(path)
+
+    # What reading the whole document at once gives, the last of a repeated field winning.
+    expected = RecordedRun.model_validate(json.loads(text))
+    assert run is not None
+    assert run.model_dump(exclude={"interactions"}) == expected.model_dump(exclude={"interactions"})
+    assert list(run.interactions) == list(expected.interactions)
+    assert [run.interactions[i] for i in range(len(run.interactions))] == expected.interactions
+
+
+def test_interactions_read_from_a_file_are_kept_compact_and_keyed_once(tmp_path: Path) -> None:
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(MANY, indent=2))
+    asked: list[str] = []
+
+    def key_of(request: RecordedRequest) -> str:
+        asked.append(request.url)
+        return f"key-{request.body['n']}"
+
+    run = read_recorded_run(path, key_of)
+
+    assert run is not None
+    assert isinstance(run.interactions, StoredInteractions)
+    assert request_keys(run.interactions, key_of) == ["key-0", "key-1", "key-2"]
+    assert len(asked) == 3  # computed as the file was read, not again
+    assert run.interactions[1].latency == Latency(first_byte_ms=1, total_ms=2)
+    assert run.interactions[1] is not run.interactions[1]  # parsed each time, never kept
+    assert [i.request.body["n"] for i in run.interactions[1:]] == [1, 2]
+    # Written back, the run is the file it was read from.
+    assert serialize_recorded_run(run) == serialize_recorded_run(RecordedRun.model_validate(MANY))
 
 
 def test_only_a_regular_file_is_read(tmp_path: Path) -> None:

@@ -15,12 +15,13 @@ import os
 import re
 import stat
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import pydantic
+import pydantic_core
 
 try:
     import fcntl
@@ -137,11 +138,76 @@ class RecordedRun(_Strict):
     format: int = FORMAT_VERSION
     test: str
     case: str | None = None
-    interactions: list[Interaction] = []
+    interactions: Sequence[Interaction] = []
+    """A list when built in memory; ``StoredInteractions`` when read from a file."""
     steps: list[GoldenStep] = []
     prompt_sources: dict[str, str] = {}
     isolated: bool | None = None
     """Set on the recorded runs of tests of one step alone, which are not sources."""
+
+
+class StoredInteractions(Sequence[Interaction]):
+    """Interactions read from a file, each kept as its compact JSON and parsed again when
+    it is asked for: a recorded run of thousands of calls costs about its size in memory
+    while it replays, not ten times that as models and dictionaries.
+
+    Items may also be models (a seed's interactions joined to a file's). ``keys``, when
+    set, holds the lookup key of each item, computed once as the file was read.
+    """
+
+    __slots__ = ("_entries", "keys")
+
+    def __init__(
+        self, entries: Iterable[bytes | Interaction] = (), keys: list[str] | None = None
+    ) -> None:
+        self._entries = list(entries)
+        self.keys = keys
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @overload
+    def __getitem__(self, position: int) -> Interaction: ...
+
+    @overload
+    def __getitem__(self, position: slice) -> StoredInteractions: ...
+
+    def __getitem__(self, position: int | slice) -> Interaction | StoredInteractions:
+        if isinstance(position, slice):
+            keys = self.keys[position] if self.keys is not None else None
+            return StoredInteractions(self._entries[position], keys)
+        entry = self._entries[position]
+        if isinstance(entry, Interaction):
+            return entry
+        return Interaction.model_validate_json(entry)
+
+    def __iter__(self) -> Iterator[Interaction]:
+        for position in range(len(self._entries)):
+            yield self[position]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"StoredInteractions({len(self)} interactions)"
+
+    def joined(self, more: Sequence[Interaction]) -> StoredInteractions:
+        """These interactions, then ``more`` (kept as they are)."""
+        return StoredInteractions([*self._entries, *more])
+
+
+def request_keys(
+    interactions: Sequence[Interaction], key_of: Callable[[RecordedRequest], str]
+) -> list[str]:
+    """The lookup key of each interaction's request: those computed as the file was read,
+    else ``key_of`` of each."""
+    if isinstance(interactions, StoredInteractions) and interactions.keys is not None:
+        return list(interactions.keys)
+    return [key_of(interaction.request) for interaction in interactions]
 
 
 @dataclass(frozen=True)
@@ -179,34 +245,31 @@ def golden_steps(run: Run) -> list[GoldenStep]:
 ADVICE = "fix it, or delete it and record again with --promptflow-record=new"
 
 
-def read_recorded_run(path: Path) -> RecordedRun | None:
+def read_recorded_run(
+    path: Path, request_key: Callable[[RecordedRequest], str] | None = None
+) -> RecordedRun | None:
     """The recorded run at ``path``, None when there is none.
 
     Only a regular file (not a symbolic link, a device or a pipe) of at most
     MAX_RECORDED_RUN_BYTES is read; anything wrong with it raises CassetteError naming
-    the file and the place.
+    the file and the place. Its interactions are ``StoredInteractions``, holding the key
+    of each request by ``request_key`` when it is given.
     """
     data = _read_regular_file(path)
     if data is None:
         return None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise CassetteError(
-            f"cassette {path} cannot be read: it is not UTF-8 text (byte {error.start}); {ADVICE}"
-        ) from None
-    del data  # a large file is held once at a time: bytes, text, then the parsed document
-    document = _parse_json(path, text)
-    del text
-    _check_format_number(path, document)
-    run = _validated_one_by_one(document)
+    walk = _DocumentWalk(_decoded(path, data), request_key)
+    del data  # a large file is held once at a time: as bytes, then as text
+    run = _read_as_written(path, walk)
     if run is not None:
         return run
-    # Something in it does not match the format: read it again, whole, to say where.
+    # Something in it is not as this version writes it: read it again, whole, to say what.
     data = _read_regular_file(path)
     if data is None:
         raise CassetteError(f"cassette {path} was deleted while it was read; run the tests again")
-    document = _parse_json(path, data.decode("utf-8", "replace"))
+    document = _parse_json(path, _decoded(path, data))
+    del data
+    _check_format_number(path, document)
     try:
         return RecordedRun.model_validate(document)
     except pydantic.ValidationError as error:
@@ -222,6 +285,125 @@ def read_recorded_run(path: Path) -> RecordedRun | None:
         ) from None
 
 
+def _decoded(path: Path, data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise CassetteError(
+            f"cassette {path} cannot be read: it is not UTF-8 text (byte {error.start}); {ADVICE}"
+        ) from None
+
+
+def _read_as_written(path: Path, walk: _DocumentWalk) -> RecordedRun | None:
+    """The recorded run of a well-formed file, each interaction validated and then kept
+    as compact JSON, so that the file is never held as dictionaries all at once; None
+    when anything in it is unusual."""
+    if _SURROGATE_ESCAPE.search(walk.text) is not None:
+        return None
+    try:
+        document = walk.document()
+    except (_Unusual, IndexError, RecursionError, ValueError, TypeError):
+        return None
+    if walk.brackets > MAX_NESTING and _nested_too_deeply(document):
+        return None
+    _check_format_number(path, document)
+    try:
+        run = RecordedRun.model_validate(document)
+    except (pydantic.ValidationError, RecursionError, ValueError, TypeError):
+        return None
+    run.interactions = StoredInteractions(walk.entries, walk.keys)
+    return run
+
+
+class _Unusual(Exception):
+    """The text is not as this version writes it; reading it whole says why."""
+
+
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+
+
+class _DocumentWalk:
+    """One pass over a recorded run's text: its fields, and its interactions one by one.
+
+    The standard library's decoder reads every value; only the top-level object and the
+    interactions array are walked here, to know where each interaction ends. The text
+    is let go as soon as it is read."""
+
+    def __init__(self, text: str, request_key: Callable[[RecordedRequest], str] | None) -> None:
+        self.text = text
+        self.request_key = request_key
+        self.decoder = json.JSONDecoder(parse_constant=_no_constant)
+        self.entries: list[bytes] = []
+        self.keys: list[str] | None = [] if request_key is not None else None
+        self.brackets = 0
+        """Brackets outside the interactions: more than MAX_NESTING asks for a closer look."""
+
+    def document(self) -> dict[str, Any]:
+        """The fields of the document but its interactions, which ``entries`` holds."""
+        try:
+            return self._object()
+        finally:
+            self.text = ""
+
+    def _object(self) -> dict[str, Any]:
+        text = self.text
+        document: dict[str, Any] = {}
+        position = self._expect(self._skip(0), "{")
+        while text[position] != "}":
+            name, position = self.decoder.raw_decode(text, position)
+            if type(name) is not str:
+                raise _Unusual
+            position = self._expect(self._skip(position), ":")
+            if name == "interactions" and text[position] == "[":
+                position = self._interactions(position)
+                document.pop(name, None)
+            else:
+                start = position
+                document[name], position = self.decoder.raw_decode(text, position)
+                self.brackets += text.count("{", start, position) + text.count("[", start, position)
+            position = self._skip(position)
+            if text[position] == ",":
+                position = self._skip(position + 1)
+            elif text[position] != "}":
+                raise _Unusual
+        if self._skip(position + 1) != len(text):
+            raise _Unusual
+        return document
+
+    def _interactions(self, position: int) -> int:
+        text = self.text
+        self.entries.clear()
+        if self.keys is not None:
+            self.keys.clear()
+        position = self._skip(position + 1)
+        if text[position] == "]":
+            return position + 1
+        while True:
+            start = position
+            item, position = self.decoder.raw_decode(text, position)
+            brackets = text.count("{", start, position) + text.count("[", start, position)
+            if brackets > MAX_NESTING and _nested_too_deeply(item):
+                raise _Unusual
+            interaction = Interaction.model_validate(item)
+            self.entries.append(pydantic_core.to_json(item))
+            if self.keys is not None and self.request_key is not None:
+                self.keys.append(self.request_key(interaction.request))
+            position = self._skip(position)
+            if text[position] == "]":
+                return position + 1
+            position = self._expect(position, ",")
+
+    def _skip(self, position: int) -> int:
+        match = _WHITESPACE.match(self.text, position)
+        assert match is not None  # the pattern matches the empty string
+        return match.end()
+
+    def _expect(self, position: int, character: str) -> int:
+        if self.text[position] != character:
+            raise _Unusual
+        return self._skip(position + 1)
+
+
 def _check_format_number(path: Path, document: Any) -> None:
     version = document.get("format") if isinstance(document, dict) else None
     # True and 1.0 equal 1 in Python, but are not the format number.
@@ -230,28 +412,6 @@ def _check_format_number(path: Path, document: Any) -> None:
             f"cassette {path} has format {version!r}, but this pytest-promptflow reads "
             f"format {FORMAT_VERSION} (the integer); {ADVICE}"
         )
-
-
-def _validated_one_by_one(document: dict[str, Any]) -> RecordedRun | None:
-    """The recorded run of a well-formed document of this format, None when anything in
-    it is wrong.
-
-    Each interaction's dictionaries are released as soon as it is validated, so that a
-    file of thousands of interactions is not held twice, as JSON and as models, at once.
-    """
-    items = document.get("interactions", [])
-    if not isinstance(items, list):
-        return None
-    try:
-        run = RecordedRun.model_validate({**document, "interactions": []})
-        interactions = []
-        for position, item in enumerate(items):
-            interactions.append(Interaction.model_validate(item))
-            items[position] = None
-    except (pydantic.ValidationError, RecursionError, ValueError, TypeError):
-        return None
-    run.interactions = interactions
-    return run
 
 
 def _read_regular_file(path: Path) -> bytes | None:
@@ -402,16 +562,21 @@ def _has_lone_surrogate(text: str) -> bool:
 
 
 def read_recorded_run_at(
-    path: Path, legacy_paths: tuple[Path, ...], *, test: str, case: str | None
+    path: Path,
+    legacy_paths: tuple[Path, ...],
+    *,
+    test: str,
+    case: str | None,
+    request_key: Callable[[RecordedRequest], str] | None = None,
 ) -> tuple[Path, RecordedRun | None]:
     """The recorded run of a test case and the file it came from: ``path``, else a file
     of an older naming that holds this very test case (on a case-insensitive file
     system, ``Comet.json`` may open ``comet.json``)."""
-    run = read_recorded_run(path)
+    run = read_recorded_run(path, request_key)
     if run is not None:
         return path, run
     for legacy in legacy_paths:
-        run = read_recorded_run(legacy)
+        run = read_recorded_run(legacy, request_key)
         if run is not None and run.case == case and _same_test(run.test, test):
             return legacy, run
     return path, None
@@ -433,6 +598,8 @@ def sorted_json(value: Any) -> Any:
 
 def recorded_run_document(run: RecordedRun) -> dict[str, Any]:
     """The JSON document of a recorded run: fields in schema order, no empty optionals."""
+    if not isinstance(run.interactions, list):
+        run = run.model_copy(update={"interactions": list(run.interactions)})
     return run.model_dump(mode="json", exclude_none=True, by_alias=True)
 
 

@@ -12,7 +12,7 @@ import functools
 import hashlib
 import json
 import re
-from collections import defaultdict, deque
+from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -81,19 +81,28 @@ def _canonical_url(url: str) -> str:
 
 
 class RecordingIndex:
-    """Recordings by key; each key hands out its recordings in the order they were made."""
+    """Recordings by key; each key hands out its recordings in the order they were made.
+
+    Most keys have one recording: it is held as a plain position, and only a key
+    recorded more than once gets a queue of the positions after its first."""
 
     def __init__(self, keys: Iterable[str]) -> None:
-        self._queues: dict[str, deque[int]] = defaultdict(deque)
+        self._next: dict[str, int] = {}
+        self._later: dict[str, deque[int]] = {}
         for position, key in enumerate(keys):
-            self._queues[key].append(position)
+            if key in self._next:
+                self._later.setdefault(key, deque()).append(position)
+            else:
+                self._next[key] = position
         self.used: set[int] = set()
 
     def peek(self, key: str) -> int | None:
-        queue = self._queues.get(key)
-        return queue[0] if queue else None
+        return self._next.get(key)
 
     def take(self, key: str) -> int:
-        position = self._queues[key].popleft()
+        position = self._next.pop(key)
+        later = self._later.get(key)
+        if later:
+            self._next[key] = later.popleft()
         self.used.add(position)
         return position

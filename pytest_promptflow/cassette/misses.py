@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Sequence
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ def miss_response() -> VcrResponse:
 
 
 def closest_recording(
-    interactions: list[Interaction], live: RecordedRequest, step: str | None
+    interactions: Sequence[Interaction], live: RecordedRequest, step: str | None
 ) -> tuple[int, Interaction] | None:
     """The recorded interaction whose request body is most like ``live``, preferring
     those of the same step and method."""

@@ -12,7 +12,7 @@ import contextlib
 import dataclasses
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from vcr.request import Request as VcrRequest
@@ -32,9 +32,11 @@ from pytest_promptflow.cassette.format import (
     RecordedRequest,
     RecordedRun,
     Seed,
+    StoredInteractions,
     golden_steps,
     read_recorded_run_at,
     recorded_run_document,
+    request_keys,
     response_fingerprint,
     serialize_document,
     write_atomically,
@@ -59,6 +61,7 @@ from pytest_promptflow.cassette.scrub import (
 )
 from pytest_promptflow.steps import request_step
 from pytest_promptflow.trace import Run, current_judge, recording_run
+from pytest_promptflow.usage import ModelCall
 
 
 class CaseRecorder:
@@ -90,9 +93,9 @@ class CaseRecorder:
         self.scrubber = scrubber if scrubber is not None else Scrubber(options.secret_patterns)
         self.misses: list[str] = []
         self.recorded: list[Interaction] = []
-        self.consumed: list[tuple[int | None, Interaction]] = []
-        """Every interaction replayed or recorded, with the index of the step call that
-        made it (None outside any step): what the usage figures are read from."""
+        self.consumed: list[tuple[int | None, ModelCall]] = []
+        """What the usage figures read of every interaction replayed or recorded, with the
+        index of the step call that made it (None outside any step)."""
         self._latencies: dict[tuple[str, str], Latency] | None = None
         self._timings: list[tuple[float, float, str]] = []
         """(sent, answered, request key) of each recorded interaction, to order them."""
@@ -100,7 +103,7 @@ class CaseRecorder:
         self._refused: dict[int, VcrRequest] = {}
         self._lock = threading.Lock()
         self.loaded: RecordedRun | None = None
-        self._interactions: list[Interaction] = []
+        self._interactions = StoredInteractions()
         self._own_count = 0
         self._keys: list[str] = []
         self._index = RecordingIndex(())
@@ -118,12 +121,18 @@ class CaseRecorder:
         route intercepted HTTP here. Without ``interception``, HTTP is patched for this
         recorder alone."""
         self.read_from, self.loaded = read_recorded_run_at(
-            self.path, self.legacy_paths, test=self.test_id, case=self.case_id
+            self.path,
+            self.legacy_paths,
+            test=self.test_id,
+            case=self.case_id,
+            request_key=self._key_of,
         )
         own = self.loaded.interactions if self.loaded is not None else []
+        seeded = self.seed.interactions if self.seed is not None else []
         self._own_count = len(own)
-        self._interactions = own + (self.seed.interactions if self.seed is not None else [])
-        self._keys = [self._key_of(i.request) for i in self._interactions]
+        stored = own if isinstance(own, StoredInteractions) else StoredInteractions(own)
+        self._interactions = stored.joined(seeded)
+        self._keys = request_keys(own, self._key_of) + [self._key_of(i.request) for i in seeded]
         """The key of each known interaction, computed once when the file is read."""
         self._index = RecordingIndex(self._keys)
         self._owns_interception = interception is None
@@ -202,7 +211,7 @@ class CaseRecorder:
         return RecordedRun(
             test=self.test_id,
             case=self.case_id,
-            interactions=interactions if interactions is not None else self._own_interactions,
+            interactions=interactions if interactions is not None else list(self._own_interactions),
             steps=steps,
             prompt_sources=sources,
             isolated=True if self.seed is not None else None,
@@ -218,12 +227,12 @@ class CaseRecorder:
         )
 
     @property
-    def known_interactions(self) -> list[Interaction]:
+    def known_interactions(self) -> Sequence[Interaction]:
         """The recorded interactions this run could replay: its own, then its seed's."""
         return self._interactions
 
     @property
-    def _own_interactions(self) -> list[Interaction]:
+    def _own_interactions(self) -> Sequence[Interaction]:
         return self._interactions[: self._own_count]
 
     def comparable_run(self) -> Run:
@@ -327,7 +336,7 @@ class CaseRecorder:
         """Tell the step call that made the request which answer it got."""
         context = request_step(self.run, warn=False)
         index = context.call_index if context is not None else None
-        self.consumed.append((index, interaction))
+        self.consumed.append((index, ModelCall.of(interaction)))
         if index is not None:
             calls = self.run.calls
             if index < len(calls):

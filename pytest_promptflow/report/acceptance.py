@@ -39,7 +39,8 @@ def accepted_case(test: str, before: RecordedRun | None, after: RecordedRun) -> 
         if old.step not in steps:
             steps.append(old.step)
     old_interactions = before.interactions if before is not None else []
-    pruned = sum(1 for interaction in old_interactions if interaction not in after.interactions)
+    kept = list(after.interactions)  # parsed once, not once per comparison
+    pruned = sum(1 for interaction in old_interactions if interaction not in kept)
     return AcceptedCase(test, tuple(steps), pruned)
 
 
