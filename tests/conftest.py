@@ -15,6 +15,8 @@ import pytest
 import requests  # noqa: F401
 from llm_fakes import FakeLLM, Project
 
+from pytest_promptflow.cassette import format as cassette_format
+
 
 @pytest.fixture
 def llm() -> Iterator[FakeLLM]:
@@ -30,3 +32,12 @@ def project(pytester: pytest.Pytester, llm: FakeLLM, monkeypatch: pytest.MonkeyP
     # A CI variable from the environment running these tests must not change their runs.
     monkeypatch.delenv("CI", raising=False)
     return Project(pytester, llm)
+
+
+@pytest.fixture(params=["models", "compact"])
+def reading(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways a recorded run is read: a small file into models, a large one into
+    compact JSON parsed again when played (here every file counts as large)."""
+    if request.param == "compact":
+        monkeypatch.setattr(cassette_format, "COMPACT_ABOVE_BYTES", 0)
+    return str(request.param)

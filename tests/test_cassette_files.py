@@ -11,6 +11,7 @@ import json
 import os
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,18 @@ VALID: dict[str, Any] = {
         }
     ],
 }
+
+
+@contextlib.contextmanager
+def compact_above_bytes(limit: int) -> Iterator[None]:
+    """Files above ``limit`` bytes read into compact JSON (hypothesis tests cannot use
+    the monkeypatch fixture)."""
+    saved = cassette_format.COMPACT_ABOVE_BYTES
+    cassette_format.COMPACT_ABOVE_BYTES = limit
+    try:
+        yield
+    finally:
+        cassette_format.COMPACT_ABOVE_BYTES = saved
 
 
 def recorded(project: Project) -> Path:
@@ -126,7 +139,7 @@ def recorded(project: Project) -> Path:
     ],
 )
 def test_malformed_content_is_a_cassette_error_naming_the_file_and_place(
-    tmp_path: Path, text: str, message: str
+    tmp_path: Path, text: str, message: str, reading: str
 ) -> None:
     path = tmp_path / "run.json"
     path.write_text(text)
@@ -174,7 +187,7 @@ MANY: dict[str, Any] = {
     ids=["as-written", "one-line", "compact", "tabs-crlf", "fields-reversed", "repeated-field"],
 )
 def test_a_recorded_run_reads_the_same_however_its_json_is_laid_out(
-    tmp_path: Path, layout: Any
+    tmp_path: Path, layout: Any, reading: str
 ) -> None:
     text = layout(MANY)
     path = tmp_path / "run.json"
@@ -190,7 +203,10 @@ def test_a_recorded_run_reads_the_same_however_its_json_is_laid_out(
     assert [run.interactions[i] for i in range(len(run.interactions))] == expected.interactions
 
 
-def test_interactions_read_from_a_file_are_kept_compact_and_keyed_once(tmp_path: Path) -> None:
+def test_a_large_file_keeps_its_interactions_compact_and_keyed_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cassette_format, "COMPACT_ABOVE_BYTES", 0)
     path = tmp_path / "run.json"
     path.write_text(json.dumps(MANY, indent=2))
     asked: list[str] = []
@@ -256,8 +272,9 @@ def test_any_json_reads_as_a_recorded_run_or_raises_only_cassette_error(value: A
         {"format": 1, "test": "t", **(value if isinstance(value, dict) else {"steps": value})},
     ):
         fuzzed.write_text(json.dumps(document))
-        with contextlib.suppress(CassetteError):
-            read_recorded_run(fuzzed)
+        for compact_above in (0, cassette_format.COMPACT_ABOVE_BYTES):
+            with compact_above_bytes(compact_above), contextlib.suppress(CassetteError):
+                read_recorded_run(fuzzed)
     fuzzed.unlink()
 
 
@@ -267,9 +284,9 @@ def test_any_bytes_read_as_a_recorded_run_or_raise_only_cassette_error(data: byt
     fuzzed = Path(os.environ.get("TMPDIR", "/tmp")) / f"fuzz-bytes-{os.getpid()}.json"
     fuzzed.write_bytes(data)
     try:
-        read_recorded_run(fuzzed)
-    except CassetteError:
-        pass
+        for compact_above in (0, cassette_format.COMPACT_ABOVE_BYTES):
+            with compact_above_bytes(compact_above), contextlib.suppress(CassetteError):
+                read_recorded_run(fuzzed)
     finally:
         fuzzed.unlink()
 

@@ -252,7 +252,9 @@ def test_an_anthropic_stream_is_stored_as_a_list_of_named_events(project: Projec
     assert text == "reply to 'In one line, what is gravity?', answer 1"
 
 
-def test_identical_requests_replay_their_recordings_in_order(project: Project) -> None:
+def test_identical_requests_replay_their_recordings_in_order(
+    project: Project, reading: str
+) -> None:
     write_chain_test(
         project,
         CALLS["openai"],
@@ -321,7 +323,9 @@ EXPECTED_FILES = [
 ]
 
 
-def test_rerecording_an_unchanged_suite_leaves_every_file_untouched(project: Project) -> None:
+def test_rerecording_an_unchanged_suite_leaves_every_file_untouched(
+    project: Project, reading: str
+) -> None:
     write_suite(project)
     project.record().assert_outcomes(passed=6)
     files = project.files()

@@ -34,6 +34,9 @@ from pytest_promptflow.trace import Run
 FORMAT_VERSION = 1
 MAX_RECORDED_RUN_BYTES = 64 * 1024 * 1024
 """Larger files are refused unread: a recorded run is a reviewable text file."""
+COMPACT_ABOVE_BYTES = 4 * 1024 * 1024
+"""Larger files keep their interactions as compact JSON while they replay: a file of
+thousands of calls then costs about its size in memory, not ten times that."""
 MAX_NESTING = 200
 """JSON nested deeper than this is refused: no LLM request or answer needs it."""
 TEMPORARY_PREFIX = ".tmp-"
@@ -252,24 +255,36 @@ def read_recorded_run(
 
     Only a regular file (not a symbolic link, a device or a pipe) of at most
     MAX_RECORDED_RUN_BYTES is read; anything wrong with it raises CassetteError naming
-    the file and the place. Its interactions are ``StoredInteractions``, holding the key
-    of each request by ``request_key`` when it is given.
+    the file and the place. A file larger than COMPACT_ABOVE_BYTES is read into
+    ``StoredInteractions`` (holding the key of each request by ``request_key`` when it
+    is given); a smaller one into models, which replay without being parsed again.
     """
     data = _read_regular_file(path)
     if data is None:
         return None
-    walk = _DocumentWalk(_decoded(path, data), request_key)
-    del data  # a large file is held once at a time: as bytes, then as text
-    run = _read_as_written(path, walk)
+    if len(data) > COMPACT_ABOVE_BYTES:
+        walk = _DocumentWalk(_decoded(path, data), request_key)
+        del data  # a large file is held once at a time: as bytes, then as text
+        run = _read_as_written(path, walk)
+        if run is not None:
+            return run
+        del walk
+        data = _read_regular_file(path)
+        if data is None:
+            raise CassetteError(
+                f"cassette {path} was deleted while it was read; run the tests again"
+            )
+    document = _parse_json(path, _decoded(path, data))
+    del data
+    _check_format_number(path, document)
+    run = _validated_one_by_one(document)
     if run is not None:
         return run
-    # Something in it is not as this version writes it: read it again, whole, to say what.
+    # Something in it does not match the format: read it again, whole, to say where.
     data = _read_regular_file(path)
     if data is None:
         raise CassetteError(f"cassette {path} was deleted while it was read; run the tests again")
     document = _parse_json(path, _decoded(path, data))
-    del data
-    _check_format_number(path, document)
     try:
         return RecordedRun.model_validate(document)
     except pydantic.ValidationError as error:
@@ -283,6 +298,28 @@ def read_recorded_run(
         raise CassetteError(
             f"cassette {path} cannot be read: {type(error).__name__}; {ADVICE}"
         ) from None
+
+
+def _validated_one_by_one(document: dict[str, Any]) -> RecordedRun | None:
+    """The recorded run of a well-formed document of this format, None when anything in
+    it is wrong.
+
+    Each interaction's dictionaries are released as soon as it is validated, so that a
+    file is not held twice, as JSON and as models, at once.
+    """
+    items = document.get("interactions", [])
+    if not isinstance(items, list):
+        return None
+    try:
+        run = RecordedRun.model_validate({**document, "interactions": []})
+        interactions = []
+        for position, item in enumerate(items):
+            interactions.append(Interaction.model_validate(item))
+            items[position] = None
+    except (pydantic.ValidationError, RecursionError, ValueError, TypeError):
+        return None
+    run.interactions = interactions
+    return run
 
 
 def _decoded(path: Path, data: bytes) -> str:
