@@ -128,6 +128,37 @@ def test_rewording_that_keeps_the_facts_is_no_change(old: str, new: str) -> None
     assert fact_changes(new, old) == []
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "kind"),
+    [
+        ("Refunds take three days.", "Refunds take four days.", "number"),
+        ("We reply within a day.", "We reply within a week.", "number"),
+        ("It costs twenty-five dollars.", "It costs twenty-six dollars.", "number"),
+        ("Two agents are on it.", "Three agents are on it.", "number"),
+        ("Nobody saw it.", "Somebody saw it.", "negation"),
+        ("It isn't ready.", "It is ready.", "negation"),
+        ("It's not ready yet.", "It's ready yet.", "negation"),
+    ],
+)
+def test_numbers_in_words_and_negations_without_a_digit_are_facts(
+    old: str, new: str, kind: str
+) -> None:
+    assert kinds(old, new) == [kind]
+    assert kinds(old, old) == []
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("We reply within a day.", "We reply within 24 hours."),
+        ("Refunds take three days.", "Refunds take 3 days."),
+        ("It can't be done today.", "It cannot be done today."),
+    ],
+)
+def test_a_number_or_negation_said_another_way_is_kept(old: str, new: str) -> None:
+    assert kinds(old, new) == []
+
+
 def test_two_amounts_that_trade_the_words_they_qualify_are_a_change() -> None:
     (change,) = fact_changes(
         "We refunded 120.00 of the 100.00 you were charged.",

@@ -388,9 +388,30 @@ def extract(text: str) -> Facts:
             if _is_identifier(token):
                 facts.identifiers[token.lower()] = token
     _negations(text, facts)
-    _numbers(rest, facts)
+    if has_digit or _may_hold_number_words(rest):
+        _numbers(rest, facts)
     _names(rest, facts)
     return facts
+
+
+_NUMBER_WORD_SET = frozenset(_NUMBER_WORDS)
+_ONE_OF_A_UNIT = frozenset({"a", "an"})
+_DURATION_WORDS = frozenset(_SECONDS)
+
+
+def _may_hold_number_words(text: str) -> bool:
+    """Whether ``text``, which has no digit, may hold a number ``_numbers`` would find: a
+    number word (``three``, ``twenty-five``) or ``a``/``an`` before a duration (``within
+    a day``). Most texts hold none, and are spared the walk over their words."""
+    if text.isascii():  # lower-casing first is the same only for ASCII ("\u212a" -> "k")
+        words = frozenset(_WORD.findall(text.lower()))
+    else:
+        words = frozenset(word.lower() for word in _WORD.findall(text))
+    if not _NUMBER_WORD_SET.isdisjoint(words):
+        return True
+    if not _ONE_OF_A_UNIT.isdisjoint(words) and not _DURATION_WORDS.isdisjoint(words):
+        return True
+    return "-" in text and any(_number_word(word) is not None for word in words if "-" in word)
 
 
 def _word_forms(words: list[str]) -> frozenset[str]:
@@ -412,6 +433,8 @@ def _is_identifier(token: str) -> bool:
 
 
 def _negations(text: str, facts: Facts) -> None:
+    if _NEGATION_WORD.search(text) is None and "n't" not in facts.lowered:
+        return  # no negation word and no contraction: nothing to count or set aside
     cleaned = _NOT_NEGATIONS.sub(" ", text)
     for _ in _NO_LONGER.finditer(cleaned):
         facts.negations["no longer"] += 1
@@ -608,10 +631,11 @@ _NAME_WORD = re.compile(r"[A-Za-z][A-Za-z0-9'&.-]*[A-Za-z0-9]|[A-Za-z]")
 def _names(text: str, facts: Facts) -> None:
     for sentence in _SENTENCE_BREAK.split(text):
         words = list(_NAME_WORD.finditer(sentence))
-        for position, match in enumerate(words):
+        # Most words have no capital and name nothing: only the others are looked at.
+        capitalised = [p for p, match in enumerate(words) if not match.group(0).islower()]
+        for position in capitalised:
+            match = words[position]
             word = match.group(0)
-            if word.islower():
-                continue  # most words: no capital, no name
             lower = word.lower()
             bare = lower[:-2] if lower.endswith("'s") else lower
             if bare in _NOT_NAMES or _HAS_DIGIT.search(word):
@@ -620,12 +644,11 @@ def _names(text: str, facts: Facts) -> None:
             acronym = word.isupper() and len(word) >= 2
             if not (word[0].isupper() or inner):
                 continue
-            first = position == 0 or sentence[: match.start()].rstrip().endswith(
-                ('"', "\u201c", "(")
-            )
             next_capital = position + 1 < len(words) and words[position + 1].group(0)[0].isupper()
             previous_capital = position > 0 and words[position - 1].group(0)[0].isupper()
-            if first and not (inner or acronym or next_capital or previous_capital):
+            if not (inner or acronym or next_capital or previous_capital) and (
+                position == 0 or sentence[: match.start()].rstrip().endswith(('"', "\u201c", "("))
+            ):
                 continue  # a capital that only starts the sentence says nothing
             if bare in _STOPWORDS and not (inner or acronym):
                 continue
