@@ -231,7 +231,9 @@ def test_concurrent_requests_are_recorded_in_an_order_independent_of_timing(
     project.write(CONCURRENT)
     try:
         recordings, answer_orders = [], set()
-        for _ in range(3):
+        # On a loaded machine requests may arrive too far apart for the delays to reorder
+        # them: record until two orders differ, at least three times, at most ten.
+        while len(recordings) < 3 or (len(answer_orders) == 1 and len(recordings) < 10):
             server.reset()
             server.answered.clear()
             project.record().assert_outcomes(passed=1)
@@ -239,7 +241,7 @@ def test_concurrent_requests_are_recorded_in_an_order_independent_of_timing(
             answer_orders.add(tuple(server.answered))
 
         assert len(answer_orders) > 1, "the random delays changed the order of the answers"
-        assert recordings[0] == recordings[1] == recordings[2]
+        assert all(recording == recordings[0] for recording in recordings)
         run = project.cassette("test_chain/test_concurrent.json")
         assert len(run["interactions"]) == 12
         assert [i["step"] for i in run["interactions"]] == ["fan_out"] * 6 + ["in_threads"] * 6
@@ -287,8 +289,11 @@ def test_stream_data_that_is_not_json_replays_byte_for_byte(
 
     httpserver.clear()
     httpserver.stop()
-    project.run().assert_outcomes(passed=1)
-    assert project.results() == {"stream": stream}
+    try:
+        project.run().assert_outcomes(passed=1)
+        assert project.results() == {"stream": stream}
+    finally:
+        httpserver.start()  # the server is shared by the session's later tests
 
 
 def test_threads_do_not_share_a_recording_meant_for_one(project: Project) -> None:
