@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_promptflow.cassette.format import GoldenStep, Seed, read_recorded_run
+from pytest_promptflow.cassette.format import GoldenStep, Seed
+from pytest_promptflow.cassette.reading import read_recorded_run
 from pytest_promptflow.errors import PromptflowError
 from pytest_promptflow.steps import Step, find_step, known_step_names
 

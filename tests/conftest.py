@@ -15,7 +15,7 @@ import pytest
 import requests  # noqa: F401
 from llm_fakes import FakeLLM, Project
 
-from pytest_promptflow.cassette import format as cassette_format
+from pytest_promptflow.cassette import reading as cassette_reading
 
 
 @pytest.fixture
@@ -39,5 +39,5 @@ def reading(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     """Both ways a recorded run is read: a small file into models, a large one into
     compact JSON parsed again when played (here every file counts as large)."""
     if request.param == "compact":
-        monkeypatch.setattr(cassette_format, "COMPACT_ABOVE_BYTES", 0)
+        monkeypatch.setattr(cassette_reading, "COMPACT_ABOVE_BYTES", 0)
     return str(request.param)

@@ -15,13 +15,13 @@ from pytest_promptflow.cassette.format import (
     RecordedResponse,
     RecordedRun,
     SseEvent,
-    read_recorded_run,
     recorded_run_path,
     serialize_recorded_run,
     write_atomically,
 )
 from pytest_promptflow.cassette.matching import RecordingIndex, canonical_request_key, parse_body
 from pytest_promptflow.cassette.modes import IGNORED_BODY_FIELDS
+from pytest_promptflow.cassette.reading import read_recorded_run
 from pytest_promptflow.cassette.sse import parse_events, serialize_events
 
 URL = "https://api.openai.com/v1/chat/completions"

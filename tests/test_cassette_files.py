@@ -21,18 +21,20 @@ from hypothesis import strategies as st
 from llm_fakes import Project
 
 from pytest_promptflow import CassetteError
-from pytest_promptflow.cassette import format as cassette_format
+from pytest_promptflow.cassette import reading as cassette_reading
 from pytest_promptflow.cassette.format import (
     Latency,
     RecordedRequest,
     RecordedRun,
-    StoredInteractions,
-    read_recorded_run,
     recorded_run_path,
     remove_orphan_temporaries,
-    request_keys,
     serialize_recorded_run,
     write_atomically,
+)
+from pytest_promptflow.cassette.reading import (
+    StoredInteractions,
+    read_recorded_run,
+    request_keys,
 )
 
 ASK = """
@@ -63,12 +65,12 @@ VALID: dict[str, Any] = {
 def compact_above_bytes(limit: int) -> Iterator[None]:
     """Files above ``limit`` bytes read into compact JSON (hypothesis tests cannot use
     the monkeypatch fixture)."""
-    saved = cassette_format.COMPACT_ABOVE_BYTES
-    cassette_format.COMPACT_ABOVE_BYTES = limit
+    saved = cassette_reading.COMPACT_ABOVE_BYTES
+    cassette_reading.COMPACT_ABOVE_BYTES = limit
     try:
         yield
     finally:
-        cassette_format.COMPACT_ABOVE_BYTES = saved
+        cassette_reading.COMPACT_ABOVE_BYTES = saved
 
 
 def recorded(project: Project) -> Path:
@@ -206,7 +208,7 @@ def test_a_recorded_run_reads_the_same_however_its_json_is_laid_out(
 def test_a_large_file_keeps_its_interactions_compact_and_keyed_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cassette_format, "COMPACT_ABOVE_BYTES", 0)
+    monkeypatch.setattr(cassette_reading, "COMPACT_ABOVE_BYTES", 0)
     path = tmp_path / "run.json"
     path.write_text(json.dumps(MANY, indent=2))
     asked: list[str] = []
@@ -250,7 +252,7 @@ def test_a_file_over_the_size_limit_is_refused_unread(
 ) -> None:
     path = tmp_path / "run.json"
     path.write_text(json.dumps(VALID))
-    monkeypatch.setattr(cassette_format, "MAX_RECORDED_RUN_BYTES", path.stat().st_size - 1)
+    monkeypatch.setattr(cassette_reading, "MAX_RECORDED_RUN_BYTES", path.stat().st_size - 1)
 
     with pytest.raises(CassetteError, match="is larger than 0 MiB, the most a recorded run"):
         read_recorded_run(path)
@@ -272,7 +274,7 @@ def test_any_json_reads_as_a_recorded_run_or_raises_only_cassette_error(value: A
         {"format": 1, "test": "t", **(value if isinstance(value, dict) else {"steps": value})},
     ):
         fuzzed.write_text(json.dumps(document))
-        for compact_above in (0, cassette_format.COMPACT_ABOVE_BYTES):
+        for compact_above in (0, cassette_reading.COMPACT_ABOVE_BYTES):
             with compact_above_bytes(compact_above), contextlib.suppress(CassetteError):
                 read_recorded_run(fuzzed)
     fuzzed.unlink()
@@ -284,7 +286,7 @@ def test_any_bytes_read_as_a_recorded_run_or_raise_only_cassette_error(data: byt
     fuzzed = Path(os.environ.get("TMPDIR", "/tmp")) / f"fuzz-bytes-{os.getpid()}.json"
     fuzzed.write_bytes(data)
     try:
-        for compact_above in (0, cassette_format.COMPACT_ABOVE_BYTES):
+        for compact_above in (0, cassette_reading.COMPACT_ABOVE_BYTES):
             with compact_above_bytes(compact_above), contextlib.suppress(CassetteError):
                 read_recorded_run(fuzzed)
     finally:

@@ -32,11 +32,8 @@ from pytest_promptflow.cassette.format import (
     RecordedRequest,
     RecordedRun,
     Seed,
-    StoredInteractions,
     golden_steps,
-    read_recorded_run_at,
     recorded_run_document,
-    request_keys,
     response_fingerprint,
     serialize_document,
     write_atomically,
@@ -56,6 +53,11 @@ from pytest_promptflow.cassette.misses import (
     miss_response,
 )
 from pytest_promptflow.cassette.modes import RecordingOptions, RecordMode
+from pytest_promptflow.cassette.reading import (
+    StoredInteractions,
+    read_recorded_run_at,
+    request_keys,
+)
 from pytest_promptflow.cassette.scrub import (
     Scrubber,
 )

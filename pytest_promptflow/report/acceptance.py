@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_promptflow.cassette.format import RecordedRun, read_recorded_run
+from pytest_promptflow.cassette.format import RecordedRun
+from pytest_promptflow.cassette.reading import read_recorded_run
 
 
 @dataclass(frozen=True)
