@@ -227,7 +227,7 @@ def _step_of(index: int | None, call: ModelCall, run: Run) -> str:
 def _golden_interactions(
     golden_steps: Sequence[GoldenStep], known: Sequence[Interaction]
 ) -> tuple[list[tuple[str, ModelCall]], set[str]]:
-    """The (step, interaction) pairs of the golden answers, and the steps some of whose
+    """The (step, model call) pairs of the golden answers, and the steps some of whose
     golden answers are no longer recorded (re-recorded over): their figures are unknown."""
     by_answer = {response_fingerprint(i.response): i for i in known}
     found: list[tuple[str, ModelCall]] = []

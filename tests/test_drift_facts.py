@@ -121,6 +121,9 @@ def test_each_kind_of_fact_names_what_was_removed_and_added(
         ("Tuesday works for Hannah.", "Hannah said that Tuesday works."),
         ("See https://acme.test/help.", "Help is at https://acme.test/help"),
         ("No later than Friday.", "By Friday at the latest."),
+        ("We reply within a day.", "We reply within 24 hours."),
+        ("Refunds take three days.", "Refunds take 3 days."),
+        ("It can't be done today.", "It cannot be done today."),
     ],
 )
 def test_rewording_that_keeps_the_facts_is_no_change(old: str, new: str) -> None:
@@ -145,18 +148,6 @@ def test_numbers_in_words_and_negations_without_a_digit_are_facts(
 ) -> None:
     assert kinds(old, new) == [kind]
     assert kinds(old, old) == []
-
-
-@pytest.mark.parametrize(
-    ("old", "new"),
-    [
-        ("We reply within a day.", "We reply within 24 hours."),
-        ("Refunds take three days.", "Refunds take 3 days."),
-        ("It can't be done today.", "It cannot be done today."),
-    ],
-)
-def test_a_number_or_negation_said_another_way_is_kept(old: str, new: str) -> None:
-    assert kinds(old, new) == []
 
 
 def test_two_amounts_that_trade_the_words_they_qualify_are_a_change() -> None:

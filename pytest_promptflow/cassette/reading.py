@@ -126,11 +126,7 @@ def read_recorded_run(
         if run is not None:
             return run
         del walk
-        data = _read_regular_file(path)
-        if data is None:
-            raise CassetteError(
-                f"cassette {path} was deleted while it was read; run the tests again"
-            )
+        data = _read_again(path)
     document = _parse_json(path, _decoded(path, data))
     del data
     _check_format_number(path, document)
@@ -138,10 +134,7 @@ def read_recorded_run(
     if run is not None:
         return run
     # Something in it does not match the format: read it again, whole, to say where.
-    data = _read_regular_file(path)
-    if data is None:
-        raise CassetteError(f"cassette {path} was deleted while it was read; run the tests again")
-    document = _parse_json(path, _decoded(path, data))
+    document = _parse_json(path, _decoded(path, _read_again(path)))
     try:
         return RecordedRun.model_validate(document)
     except pydantic.ValidationError as error:
@@ -155,6 +148,14 @@ def read_recorded_run(
         raise CassetteError(
             f"cassette {path} cannot be read: {type(error).__name__}; {ADVICE}"
         ) from None
+
+
+def _read_again(path: Path) -> bytes:
+    """The file read once more, after a first reading was let go."""
+    data = _read_regular_file(path)
+    if data is None:
+        raise CassetteError(f"cassette {path} was deleted while it was read; run the tests again")
+    return data
 
 
 def _validated_one_by_one(document: dict[str, Any]) -> RecordedRun | None:
@@ -254,7 +255,7 @@ class _DocumentWalk:
             else:
                 start = position
                 document[name], position = self.decoder.raw_decode(text, position)
-                self.brackets += text.count("{", start, position) + text.count("[", start, position)
+                self.brackets += _brackets(text, start, position)
             position = self._skip(position)
             if text[position] == ",":
                 position = self._skip(position + 1)
@@ -275,8 +276,7 @@ class _DocumentWalk:
         while True:
             start = position
             item, position = self.decoder.raw_decode(text, position)
-            brackets = text.count("{", start, position) + text.count("[", start, position)
-            if brackets > MAX_NESTING and _nested_too_deeply(item):
+            if _brackets(text, start, position) > MAX_NESTING and _nested_too_deeply(item):
                 raise _Unusual
             interaction = Interaction.model_validate(item)
             self.entries.append(pydantic_core.to_json(item))
@@ -404,11 +404,16 @@ def _structure_problem(document: Any, text: str) -> str | None:
     Most files have neither: one look at the text and one at the nesting says so, and
     only then is the document walked again to name the place."""
     if _SURROGATE_ESCAPE.search(text) is None and (
-        # Nesting deeper than MAX_NESTING needs more than MAX_NESTING brackets.
-        text.count("{") + text.count("[") <= MAX_NESTING or not _nested_too_deeply(document)
+        _brackets(text) <= MAX_NESTING or not _nested_too_deeply(document)
     ):
         return None
     return _structure_problem_at(document)
+
+
+def _brackets(text: str, start: int = 0, end: int | None = None) -> int:
+    """The opening brackets in ``text[start:end]``: nesting deeper than MAX_NESTING needs
+    more than MAX_NESTING of them."""
+    return text.count("{", start, end) + text.count("[", start, end)
 
 
 def _nested_too_deeply(document: Any) -> bool:
