@@ -19,6 +19,7 @@ from pytest_promptflow.cassette.format import (
     serialize_recorded_run,
     write_atomically,
 )
+from pytest_promptflow.cassette.interception import httpx_vcr_request, request_header_pairs
 from pytest_promptflow.cassette.matching import RecordingIndex, canonical_request_key, parse_body
 from pytest_promptflow.cassette.modes import IGNORED_BODY_FIELDS
 from pytest_promptflow.cassette.reading import read_recorded_run
@@ -39,6 +40,38 @@ def key(
     ignored_fields: tuple[str, ...] = IGNORED_BODY_FIELDS,
 ) -> str:
     return canonical_request_key(method, url, body, None, ignored_fields)
+
+
+# -- vcrpy's request for an httpx request ------------------------------------------------
+
+
+@pytest.mark.parametrize("module_name", ["httpx", "httpx2"])
+def test_the_lean_httpx_conversion_gives_vcrpy_the_request_its_own_conversion_gives(
+    module_name: str,
+) -> None:
+    httpx = pytest.importorskip(module_name)
+    from vcr.stubs import httpx_stubs
+
+    request = httpx.Request(
+        "POST",
+        "https://api.example.com/v1/chat?b=2&a=1",
+        headers=[
+            ("Authorization", "Bearer sk-canary"),
+            ("X-Trace", "one"),
+            ("x-trace", "two"),
+            ("Content-Type", "application/json"),
+        ],
+        content=b'{"model": "m"}',
+    )
+    body = request.read()
+
+    theirs = httpx_stubs._make_vcr_request(request, body)
+    ours = httpx_vcr_request(request, body)
+
+    assert list(ours.headers.items()) == list(theirs.headers.items())
+    assert ours.headers["X-TRACE"] == theirs.headers["x-trace"] == "one, two"
+    assert (ours.method, ours.uri, ours.body) == (theirs.method, theirs.uri, theirs.body)
+    assert request_header_pairs(ours) == request_header_pairs(theirs)
 
 
 # -- canonical request keys ---------------------------------------------------------------
