@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import json
 from http import HTTPStatus
 from typing import Any
@@ -28,7 +29,7 @@ from pytest_promptflow.cassette.scrub import (
 from pytest_promptflow.cassette.sse import parse_events, serialize_events
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class ScrubbedBody:
     """A live request's headers (names as sent, values not yet scrubbed) and its body as
     stored: scrubbed JSON, text or base64."""
@@ -126,18 +127,26 @@ def vcr_response(response: RecordedResponse) -> VcrResponse:
     elif response.body_text is not None:
         raw = response.body_text.encode("utf-8")
     elif response.body is not None:
-        raw = json.dumps(response.body, ensure_ascii=False).encode("utf-8")
+        raw = _replayed_json(response.body).encode("utf-8")
     else:
         raw = b""
-    try:
-        message = HTTPStatus(response.status).phrase
-    except ValueError:
-        message = ""
     return {
-        "status": {"code": response.status, "message": message},
+        "status": {"code": response.status, "message": _reason_phrase(response.status)},
         "headers": {name: list(values) for name, values in response.headers.items()},
         "body": {"string": raw},
     }
+
+
+_replayed_json = json.JSONEncoder(ensure_ascii=False).encode
+"""A recorded JSON body as it is played back; one encoder serves every response."""
+
+
+@functools.lru_cache(maxsize=64)
+def _reason_phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
 
 
 def _body_bytes(request: VcrRequest) -> bytes | None:

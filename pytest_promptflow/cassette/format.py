@@ -28,6 +28,7 @@ try:
 except ImportError:  # Windows: a file being written cannot be deleted there anyway.
     fcntl = None  # type: ignore[assignment]
 
+from pytest_promptflow.cassette.matching import canonical_json
 from pytest_promptflow.trace import Run
 
 FORMAT_VERSION = 1
@@ -154,8 +155,7 @@ class Seed:
 def response_fingerprint(response: RecordedResponse) -> str:
     """Names a recorded answer, so that a golden step call knows which answers it got."""
     document = response.model_dump(mode="json", exclude_none=True)
-    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
+    return hashlib.sha256(canonical_json(document).encode("utf-8")).hexdigest()[:12]
 
 
 def golden_steps(run: Run) -> list[GoldenStep]:

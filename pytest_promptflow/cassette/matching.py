@@ -19,6 +19,10 @@ from urllib.parse import parse_qsl, urlsplit
 
 from pytest_promptflow.cassette.modes import IGNORED_BODY_FIELDS
 
+canonical_json = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+"""JSON text of a value with sorted keys and no spaces, the same whatever the key order:
+what keys and fingerprints hash. One encoder serves every call."""
+
 
 def parse_body(raw: bytes | None) -> tuple[Any, str | None, str | None]:
     """A body as (JSON value, text, base64): JSON when it parses, text when it is UTF-8,
@@ -62,11 +66,7 @@ def canonical_request_key(
     """A hash naming what the request asks, insensitive to key order and ignored fields."""
     if isinstance(body, dict):
         body = {key: value for key, value in body.items() if key not in ignored_fields}
-    canonical_body = (
-        json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        if body is not None
-        else body_text or body_base64 or ""
-    )
+    canonical_body = canonical_json(body) if body is not None else body_text or body_base64 or ""
     canonical = "\n".join((method.upper(), _canonical_url(url), canonical_body))
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 

@@ -183,6 +183,7 @@ class Scrubber:
         # each is judged once.
         self._credential_names: _Memo[str, bool] = _Memo()
         self._learned_headers: _Memo[tuple[str, str], bool] = _Memo()
+        self._learned_header_sets: _Memo[tuple[tuple[str, str], ...], bool] = _Memo()
         self._learned_urls: _Memo[str, bool] = _Memo()
         self._stored_urls: _Memo[tuple[str, int], str] = _Memo()
 
@@ -197,6 +198,14 @@ class Scrubber:
 
     def learn_secrets(self, headers: Iterable[tuple[str, str]], url: str) -> None:
         """Remember the credential values a request carried, in its headers and its URL."""
+        headers = tuple(headers)
+        if headers not in self._learned_header_sets:
+            self._learn_headers(headers)
+            # The same headers again hold nothing new: a new value is learned only once.
+            self._learned_header_sets.remember(headers, True)
+        self._learn_url(url)
+
+    def _learn_headers(self, headers: Iterable[tuple[str, str]]) -> None:
         learned = self._learned_headers
         for header in headers:
             if header in learned:
@@ -213,6 +222,8 @@ class Scrubber:
             else:
                 continue  # a value under a harmless name is looked at again each time
             learned.remember(header, True)
+
+    def _learn_url(self, url: str) -> None:
         if url in self._learned_urls:
             return
         self._learned_urls.remember(url, True)
