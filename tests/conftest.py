@@ -34,10 +34,13 @@ def project(pytester: pytest.Pytester, llm: FakeLLM, monkeypatch: pytest.MonkeyP
     return Project(pytester, llm)
 
 
-@pytest.fixture(params=["models", "compact"])
+@pytest.fixture(params=["models", "careful", "compact"])
 def reading(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Both ways a recorded run is read: a small file into models, a large one into
+    """Every way a recorded run is read: a small plain file into models at once, any
+    other small file carefully, part by part (here every file), and a large one into
     compact JSON parsed again when played (here every file counts as large)."""
+    if request.param == "careful":
+        monkeypatch.setattr(cassette_reading, "_validated_at_once", lambda data: None)
     if request.param == "compact":
         monkeypatch.setattr(cassette_reading, "COMPACT_ABOVE_BYTES", 0)
     return str(request.param)

@@ -280,6 +280,91 @@ def test_any_json_reads_as_a_recorded_run_or_raises_only_cassette_error(value: A
     fuzzed.unlink()
 
 
+def careful_reading(path: Path) -> RecordedRun | None:
+    """The recorded run as the careful reading, part by part, gives it."""
+    at_once = cassette_reading._validated_at_once
+    cassette_reading._validated_at_once = lambda data: None  # type: ignore[assignment]
+    try:
+        return read_recorded_run(path)
+    finally:
+        cassette_reading._validated_at_once = at_once
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+        lambda children: st.lists(children) | st.dictionaries(st.text(), children),
+        max_leaves=30,
+    ),
+    st.sampled_from(["format", "test", "body", "output", "steps", "extra", "interactions"]),
+)
+def test_a_small_file_read_at_once_is_what_the_careful_reading_gives(
+    value: Any, place: str
+) -> None:
+    document = json.loads(json.dumps(VALID))
+    if place in ("format", "test", "steps", "interactions"):
+        document[place] = value
+    elif place == "body":
+        document["interactions"][0]["request"]["body"] = value
+    elif place == "output":
+        document["steps"] = [{"step": "ask", "output": value, "responses": ["abc"]}]
+    else:
+        document[str(value)[:20]] = value
+    data = json.dumps(document).encode("utf-8")
+    at_once = cassette_reading._validated_at_once(data)
+    if at_once is None:
+        return  # left to the careful reading
+    fuzzed = Path(os.environ.get("TMPDIR", "/tmp")) / f"fuzz-at-once-{os.getpid()}.json"
+    fuzzed.write_bytes(data)
+    try:
+        assert careful_reading(fuzzed) == at_once
+    finally:
+        fuzzed.unlink()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"format": 1, "test": "a", "test": "b"}',
+        '{"test": "a"}',
+        '{"format": 2, "test": "a"}',
+        '{"format": 1, "test": "a", "steps": [{"step": "s", "output": NaN}]}',
+        '{"format": 1, "test": "NaN"}',
+        '{"format": 1, "test": "\\ud800"}',
+        '{"format": 1, "test": "\\ud83d\\ude00"}',
+        '{"format": 1, "test": "a", "steps": [{"step": "s", "output": ' + "9" * 4300 + "}]}",
+        '{"format": 1, "test": "a", "steps": [{"step": "s", "output": 1e999}]}',
+        '{"format": 1, "test": "a", "steps": [{"step": "s", "output": '
+        + "[" * 198
+        + "]" * 198
+        + "}]}",
+    ],
+    ids=[
+        "repeated-field",
+        "no-format",
+        "newer-format",
+        "nan",
+        "nan-in-a-string",
+        "lone-surrogate",
+        "surrogate-pair",
+        "long-int",
+        "huge-float",
+        "deep",
+    ],
+)
+def test_what_is_read_at_once_reads_the_same_carefully(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "run.json"
+    path.write_text(text, encoding="utf-8")
+    at_once = cassette_reading._validated_at_once(path.read_bytes())
+    try:
+        careful = careful_reading(path)
+    except CassetteError:
+        assert at_once is None
+    else:
+        assert at_once is None or at_once == careful
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=300))
 def test_any_bytes_read_as_a_recorded_run_or_raise_only_cassette_error(data: bytes) -> None:

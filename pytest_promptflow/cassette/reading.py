@@ -2,10 +2,11 @@
 is well formed and not nested too deeply, in the recorded run format, or a
 CassetteError that names the file and the place.
 
-A small file is read into models. A large one is walked once, each interaction
-validated and then kept as compact JSON (``StoredInteractions``) and parsed again when
-it is played, so that replaying thousands of calls costs about the file's size in
-memory.
+A small file is read into models: at once by pydantic when it is plain (few brackets,
+no ``NaN``), else part by part, so that a problem is named precisely. A large one is
+walked once, each interaction validated and then kept as compact JSON
+(``StoredInteractions``) and parsed again when it is played, so that replaying
+thousands of calls costs about the file's size in memory.
 """
 
 from __future__ import annotations
@@ -127,6 +128,9 @@ def read_recorded_run(
             return run
         del walk
         data = _read_again(path)
+    run = _validated_at_once(data)
+    if run is not None:
+        return run
     document = _parse_json(path, _decoded(path, data))
     del data
     _check_format_number(path, document)
@@ -156,6 +160,27 @@ def _read_again(path: Path) -> bytes:
     if data is None:
         raise CassetteError(f"cassette {path} was deleted while it was read; run the tests again")
     return data
+
+
+def _validated_at_once(data: bytes) -> RecordedRun | None:
+    """The recorded run of a small, plain file, pydantic reading its JSON itself; None
+    when the careful reading below must look at it: more brackets than MAX_NESTING (its
+    nesting needs a look), ``NaN`` or ``Infinity`` anywhere (JSON has no such numbers,
+    pydantic would read them), another format number, or anything invalid. What this
+    accepts, the careful reading accepts the same."""
+    if (
+        _brackets_in(data) > MAX_NESTING
+        or b"NaN" in data
+        or b"Infinity" in data
+        or len(data) > COMPACT_ABOVE_BYTES
+    ):
+        return None
+    try:
+        run = RecordedRun.model_validate_json(data)
+    except (pydantic.ValidationError, RecursionError, ValueError):
+        return None
+    as_written = "format" in run.model_fields_set and run.format == FORMAT_VERSION
+    return run if as_written else None
 
 
 def _validated_one_by_one(document: dict[str, Any]) -> RecordedRun | None:
@@ -414,6 +439,10 @@ def _brackets(text: str, start: int = 0, end: int | None = None) -> int:
     """The opening brackets in ``text[start:end]``: nesting deeper than MAX_NESTING needs
     more than MAX_NESTING of them."""
     return text.count("{", start, end) + text.count("[", start, end)
+
+
+def _brackets_in(data: bytes) -> int:
+    return data.count(b"{") + data.count(b"[")
 
 
 def _nested_too_deeply(document: Any) -> bool:
