@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from vcr.request import Request as VcrRequest
 
@@ -62,7 +63,7 @@ from pytest_promptflow.cassette.scrub import (
     Scrubber,
 )
 from pytest_promptflow.steps import request_step
-from pytest_promptflow.trace import Run, current_judge, recording_run
+from pytest_promptflow.trace import Run, StepCall, current_judge, recording_run
 from pytest_promptflow.usage import ModelCall
 
 
@@ -243,15 +244,17 @@ class CaseRecorder:
         not depend on which concurrent request was answered first."""
         inputs = [self.scrubber.fields(call.inputs) for call in self.run.calls]
         calls = [
-            dataclasses.replace(
-                call,
-                inputs=self.scrubber.json(call_inputs),
-                output=self.scrubber.json(call.output),
-                responses=sorted(call.responses),
-            )
+            self._comparable_call(call, self.scrubber.json(call_inputs))
             for call, call_inputs in zip(self.run.calls, inputs, strict=True)
         ]
         return dataclasses.replace(self.run, calls=calls)
+
+    def _comparable_call(self, call: StepCall, inputs: dict[str, Any]) -> StepCall:
+        output = self.scrubber.json(call.output)
+        responses = sorted(call.responses)
+        if inputs is call.inputs and output is call.output and responses == call.responses:
+            return call  # nothing to redact or reorder, as in most calls
+        return dataclasses.replace(call, inputs=inputs, output=output, responses=responses)
 
     @property
     def recorded_in_stable_order(self) -> list[Interaction]:
