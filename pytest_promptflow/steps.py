@@ -232,6 +232,8 @@ def _bind(boundary: _Boundary, args: tuple[Any, ...], kwargs: dict[str, Any]) ->
     """The arguments of a call by parameter name, defaults applied; ``Signature.bind``
     (which also raises the TypeError of a wrong call) for any other signature or call."""
     names = boundary.plain_names
+    if names is not None and not kwargs and len(args) == len(names):
+        return _KeywordArguments(dict(zip(names, args, strict=True)))  # every argument by position
     if names is not None and len(args) <= len(names):
         arguments = dict(zip(names, args, strict=False))  # the first len(args) names
         if not kwargs.keys() & arguments.keys():
