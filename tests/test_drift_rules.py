@@ -180,6 +180,27 @@ def test_items_of_a_list_of_objects_are_compared_field_by_field_by_position() ->
     ]
 
 
+@pytest.mark.parametrize(
+    ("golden", "current", "expected"),
+    [
+        ({"items": [{"gift": True}]}, {"items": [{"gift": 1}]}, ("items[0].gift", True, 1)),
+        ({"flags": [0, 1]}, {"flags": [0, True]}, ("flags[1]", 1, True)),
+        ([[False]], [[0]], ("[0][0]", False, 0)),
+    ],
+    ids=["flag-became-number", "number-became-flag", "nested-lists"],
+)
+def test_a_flag_swapped_for_a_number_deep_inside_equal_outputs_is_a_change_of_type(
+    golden: Any, current: Any, expected: tuple[str, Any, Any]
+) -> None:
+    assert golden == current  # as Python sees them
+
+    found = changes(Any, golden, current)
+
+    path, old, new = expected
+    assert [(c.path, c.kind, c.old, c.new) for c in found] == [(path, "type", old, new)]
+    assert changes(Any, golden, golden) == []
+
+
 class Handover(BaseModel):
     ticket: Findings
     owner: Annotated[str, drift.exact()]

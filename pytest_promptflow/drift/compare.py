@@ -67,7 +67,7 @@ def compare_output(
     A list whose rule is ``unordered`` reports the items it lost and gained; a field whose
     rule is ``judged`` is judged once as a whole by ``judges`` (one per case).
     """
-    if golden == current:
+    if _same(golden, current):
         return []
     changes: list[FieldChange] = []
     differences: list[_Difference] = []
@@ -147,8 +147,7 @@ def _differences(
     paths deepdiff renders for every item it visits. ``unordered`` lists report what they
     lost and gained.
     """
-    if golden == current and (type(golden) is bool) == (type(current) is bool):
-        # Python holds True == 1; a flag that became a number is a change of type.
+    if _same(golden, current):
         return
     if isinstance(golden, dict) and isinstance(current, dict):
         for key, old in golden.items():
@@ -162,7 +161,9 @@ def _differences(
     elif isinstance(golden, list) and isinstance(current, list):
         if policy.unordered_at(path):
             _unordered_changes(golden, current, policy, path, changes)
-        elif _needs_alignment(golden, current):
+        elif golden != current and _needs_alignment(golden, current):
+            # Lists equal to Python differ only in flags swapped for numbers, which
+            # deepdiff does not see either: pairing by position finds them.
             differences += _list_differences(golden, current, path)
         else:
             for position, (old, new) in enumerate(zip(golden, current, strict=False)):
@@ -179,6 +180,21 @@ def _differences(
     else:
         kind: ChangeKind = "changed" if type(golden) is type(current) else "type"
         differences.append(_Difference(path, kind, golden, current))
+
+
+def _same(golden: Any, current: Any) -> bool:
+    """Equal as JSON values. Python holds ``True == 1``, at any depth of two containers;
+    a flag that became a number, or a number a flag, is a change of type."""
+    return golden == current and _no_flag_swapped(golden, current)
+
+
+def _no_flag_swapped(golden: Any, current: Any) -> bool:
+    """Of two equal values, whether every flag of one is a flag of the other."""
+    if type(golden) is dict:
+        return all(_no_flag_swapped(value, current[key]) for key, value in golden.items())
+    if type(golden) is list:
+        return all(_no_flag_swapped(old, new) for old, new in zip(golden, current, strict=True))
+    return (type(golden) is bool) == (type(current) is bool)
 
 
 def _needs_alignment(golden: list[Any], current: list[Any]) -> bool:
