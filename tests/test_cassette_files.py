@@ -61,6 +61,14 @@ VALID: dict[str, Any] = {
 }
 
 
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda children: st.lists(children) | st.dictionaries(st.text(), children),
+    max_leaves=30,
+)
+"""Any JSON value (and NaN and the infinities, which a file may hold but JSON has not)."""
+
+
 @contextlib.contextmanager
 def compact_above_bytes(limit: int) -> Iterator[None]:
     """Files above ``limit`` bytes read into compact JSON (hypothesis tests cannot use
@@ -259,13 +267,7 @@ def test_a_file_over_the_size_limit_is_refused_unread(
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    st.recursive(
-        st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
-        lambda children: st.lists(children) | st.dictionaries(st.text(), children),
-        max_leaves=30,
-    )
-)
+@given(JSON_VALUES)
 def test_any_json_reads_as_a_recorded_run_or_raises_only_cassette_error(value: Any) -> None:
     fuzzed = Path(os.environ.get("TMPDIR", "/tmp")) / f"fuzz-{os.getpid()}.json"
     for document in (
@@ -292,11 +294,7 @@ def careful_reading(path: Path) -> RecordedRun | None:
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    st.recursive(
-        st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
-        lambda children: st.lists(children) | st.dictionaries(st.text(), children),
-        max_leaves=30,
-    ),
+    JSON_VALUES,
     st.sampled_from(["format", "test", "body", "output", "steps", "extra", "interactions"]),
 )
 def test_a_small_file_read_at_once_is_what_the_careful_reading_gives(

@@ -169,7 +169,7 @@ def _validated_at_once(data: bytes) -> RecordedRun | None:
     pydantic would read them), another format number, or anything invalid. What this
     accepts, the careful reading accepts the same."""
     if (
-        _brackets_in(data) > MAX_NESTING
+        data.count(b"{") + data.count(b"[") > MAX_NESTING
         or b"NaN" in data
         or b"Infinity" in data
         or len(data) > COMPACT_ABOVE_BYTES
@@ -439,10 +439,6 @@ def _brackets(text: str, start: int = 0, end: int | None = None) -> int:
     """The opening brackets in ``text[start:end]``: nesting deeper than MAX_NESTING needs
     more than MAX_NESTING of them."""
     return text.count("{", start, end) + text.count("[", start, end)
-
-
-def _brackets_in(data: bytes) -> int:
-    return data.count(b"{") + data.count(b"[")
 
 
 def _nested_too_deeply(document: Any) -> bool:
