@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pytest_promptflow import CassetteError
 from pytest_promptflow.cassette.format import (
@@ -16,6 +19,7 @@ from pytest_promptflow.cassette.format import (
     RecordedRun,
     SseEvent,
     recorded_run_path,
+    response_fingerprint,
     serialize_recorded_run,
     write_atomically,
 )
@@ -40,6 +44,41 @@ def key(
     ignored_fields: tuple[str, ...] = IGNORED_BODY_FIELDS,
 ) -> str:
     return canonical_request_key(method, url, body, None, ignored_fields)
+
+
+# -- the fingerprint of a recorded answer -------------------------------------------------
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda children: st.lists(children) | st.dictionaries(st.text(), children),
+    max_leaves=20,
+)
+
+
+def fingerprint_as_recorded(response: RecordedResponse) -> str:
+    """How every earlier version named an answer: pydantic's dump, in canonical JSON."""
+    document = response.model_dump(mode="json", exclude_none=True)
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    body=JSON_VALUES,
+    text=st.none() | st.text(),
+    events=st.none() | st.lists(st.builds(SseEvent, data=JSON_VALUES, text=st.none() | st.text())),
+)
+def test_an_answer_keeps_the_fingerprint_it_was_recorded_under(
+    body: Any, text: str | None, events: list[SseEvent] | None
+) -> None:
+    response = RecordedResponse(
+        status=200,
+        headers={"content-type": ["application/json"]},
+        body=body,
+        body_text=text,
+        events=events,
+    )
+    assert response_fingerprint(response) == fingerprint_as_recorded(response)
 
 
 # -- vcrpy's request for an httpx request ------------------------------------------------

@@ -153,9 +153,32 @@ class Seed:
 
 
 def response_fingerprint(response: RecordedResponse) -> str:
-    """Names a recorded answer, so that a golden step call knows which answers it got."""
-    document = response.model_dump(mode="json", exclude_none=True)
-    return hashlib.sha256(canonical_json(document).encode("utf-8")).hexdigest()[:12]
+    """Names a recorded answer, so that a golden step call knows which answers it got:
+    a hash of the response as ``model_dump(mode="json", exclude_none=True)`` gives it,
+    in canonical JSON.
+
+    The dump is built from the fields themselves, without copying the body as pydantic
+    does (bodies come from JSON: their keys are strings); a body JSON cannot write as it
+    is (NaN, infinity) takes pydantic's dump, so that every answer keeps the name it was
+    recorded under."""
+    document: dict[str, Any] = {"status": response.status, "headers": response.headers}
+    for name in ("body", "body_text", "body_base64"):
+        value = getattr(response, name)
+        if value is not None:
+            document[name] = value
+    if response.events is not None:
+        document["events"] = [e.model_dump(mode="json", exclude_none=True) for e in response.events]
+    try:
+        canonical = _plain_canonical_json(document)
+    except (TypeError, ValueError):
+        canonical = canonical_json(response.model_dump(mode="json", exclude_none=True))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
+
+
+_plain_canonical_json = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+).encode
+"""``canonical_json`` of what JSON writes as it is; anything else raises."""
 
 
 def golden_steps(run: Run) -> list[GoldenStep]:
