@@ -23,7 +23,11 @@ from pytest_promptflow.cassette.format import (
     serialize_recorded_run,
     write_atomically,
 )
-from pytest_promptflow.cassette.interception import httpx_vcr_request, request_header_pairs
+from pytest_promptflow.cassette.interception import (
+    HttpInterception,
+    httpx_vcr_request,
+    request_header_pairs,
+)
 from pytest_promptflow.cassette.matching import RecordingIndex, canonical_request_key, parse_body
 from pytest_promptflow.cassette.modes import IGNORED_BODY_FIELDS
 from pytest_promptflow.cassette.reading import read_recorded_run
@@ -111,6 +115,30 @@ def test_the_lean_httpx_conversion_gives_vcrpy_the_request_its_own_conversion_gi
     assert ours.headers["X-TRACE"] == theirs.headers["x-trace"] == "one, two"
     assert (ours.method, ours.uri, ours.body) == (theirs.method, theirs.uri, theirs.body)
     assert request_header_pairs(ours) == request_header_pairs(theirs)
+
+
+class _NoAnswer:
+    def can_play(self, request: Any) -> bool:
+        return False
+
+    def play(self, request: Any) -> dict[str, Any]:
+        raise AssertionError("nothing is played here")
+
+    def record(self, request: Any, response: dict[str, Any]) -> None:
+        raise AssertionError("nothing is recorded here")
+
+
+def test_the_lean_conversion_lasts_as_long_as_the_patches() -> None:
+    from vcr.stubs import httpx_stubs
+
+    vcrpy_own = httpx_stubs._make_vcr_request
+    interception = HttpInterception()
+    interception.attach(_NoAnswer())
+    try:
+        assert httpx_stubs._make_vcr_request is httpx_vcr_request
+    finally:
+        interception.close()
+    assert httpx_stubs._make_vcr_request is vcrpy_own
 
 
 # -- canonical request keys ---------------------------------------------------------------
