@@ -201,6 +201,20 @@ def test_a_flag_swapped_for_a_number_deep_inside_equal_outputs_is_a_change_of_ty
     assert changes(Any, golden, golden) == []
 
 
+def test_a_flag_swapped_for_a_number_in_a_list_that_changed_otherwise_is_a_change_of_type() -> None:
+    golden = {"marks": ["a", 1, "b", False, "d"]}
+    current = {"marks": ["a", True, "b", "c", "e", 0]}
+
+    found = changes(Any, golden, current, text_rule="exact")
+
+    assert [(c.path, c.kind, c.old, c.new) for c in found] == [
+        ("marks[1]", "type", 1, True),
+        ("marks[3]", "type", False, "c"),
+        ("marks[4]", "changed", "d", "e"),
+        ("marks[5]", "added", None, 0),
+    ]
+
+
 class Handover(BaseModel):
     ticket: Findings
     owner: Annotated[str, drift.exact()]

@@ -211,18 +211,25 @@ def _list_differences(
     from deepdiff import DeepDiff  # only once such a list differs: it is slow to import
 
     found: list[_Difference] = []
+    if not any(type(item) is str and item in _FLAGS for item in (*golden, *current)):
+        # deepdiff, like Python, holds True == 1: flags are told apart by a tag.
+        golden = [_FLAG_TAGS[item] if type(item) is bool else item for item in golden]
+        current = [_FLAG_TAGS[item] if type(item) is bool else item for item in current]
     diff = DeepDiff(golden, current, view="tree", threshold_to_diff_deeper=0)
     for report_type, levels in diff.items():
         kind = _KINDS.get(report_type)
         if kind is None:
             continue
         for level in levels:
+            old, new = _value(level.t1), _value(level.t2)
+            # A tagged flag against a string is a change of type.
+            same_type = kind != "changed" or type(old) is type(new)
             found.append(
                 _Difference(
                     [*path, *level.path(output_format="list")],
-                    kind,
-                    _value(level.t1),
-                    _value(level.t2),
+                    kind if same_type else "type",
+                    old,
+                    new,
                 )
             )
     return found
@@ -256,9 +263,15 @@ def _canonical(item: Any, policy: DriftPolicy, path: list[str | int]) -> str:
     return json.dumps(_order_unordered(item, policy, path), sort_keys=True, ensure_ascii=False)
 
 
+_FLAG_TAGS = {True: "\x00promptflow-flag:true", False: "\x00promptflow-flag:false"}
+_FLAGS = {tag: flag for flag, tag in _FLAG_TAGS.items()}
+
+
 def _value(side: Any) -> Any:
     # deepdiff marks the missing side of an added or removed item with a sentinel.
-    return None if type(side).__name__ == "NotPresent" else side
+    if type(side).__name__ == "NotPresent":
+        return None
+    return _FLAGS.get(side, side) if type(side) is str else side
 
 
 def _order_unordered(value: Any, policy: DriftPolicy, path: list[str | int]) -> Any:
