@@ -128,9 +128,10 @@ def read_recorded_run(
             return run
         del walk
         data = _read_again(path)
-    run = _validated_at_once(data)
-    if run is not None:
-        return run
+    else:
+        run = _validated_at_once(data)
+        if run is not None:
+            return run
     document = _parse_json(path, _decoded(path, data))
     del data
     _check_format_number(path, document)
@@ -168,12 +169,7 @@ def _validated_at_once(data: bytes) -> RecordedRun | None:
     nesting needs a look), ``NaN`` or ``Infinity`` anywhere (JSON has no such numbers,
     pydantic would read them), another format number, or anything invalid. What this
     accepts, the careful reading accepts the same."""
-    if (
-        data.count(b"{") + data.count(b"[") > MAX_NESTING
-        or b"NaN" in data
-        or b"Infinity" in data
-        or len(data) > COMPACT_ABOVE_BYTES
-    ):
+    if data.count(b"{") + data.count(b"[") > MAX_NESTING or b"NaN" in data or b"Infinity" in data:
         return None
     try:
         run = RecordedRun.model_validate_json(data)
