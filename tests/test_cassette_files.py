@@ -32,6 +32,7 @@ from pytest_promptflow.cassette.format import (
     write_atomically,
 )
 from pytest_promptflow.cassette.reading import (
+    MAX_NESTING,
     StoredInteractions,
     read_recorded_run,
     request_keys,
@@ -337,6 +338,16 @@ def test_a_small_file_read_at_once_is_what_the_careful_reading_gives(
         + "[" * 198
         + "]" * 198
         + "}]}",
+        '{"format": 1, "test": "a", "steps": [{"step": "s", "output": '
+        + "[" * 197
+        + "]" * 197
+        + "}]}",
+        # 201 levels, the innermost empty, its strings full of brackets and escapes.
+        '{"format": 1, "test": "a", "steps": [{"step": "s", "output": '
+        + '[{"]": "\\\\", "\\"[": ' * 98
+        + "[{}]"
+        + "}]" * 98
+        + "}]}",
     ],
     ids=[
         "repeated-field",
@@ -349,6 +360,8 @@ def test_a_small_file_read_at_once_is_what_the_careful_reading_gives(
         "long-int",
         "huge-float",
         "deep",
+        "as-deep-as-allowed",
+        "deep-with-an-empty-end",
     ],
 )
 def test_what_is_read_at_once_reads_the_same_carefully(tmp_path: Path, text: str) -> None:
@@ -361,6 +374,38 @@ def test_what_is_read_at_once_reads_the_same_carefully(tmp_path: Path, text: str
         assert at_once is None
     else:
         assert at_once is None or at_once == careful
+
+
+def nesting_of(value: Any) -> int:
+    if isinstance(value, dict | list):
+        items = value.values() if isinstance(value, dict) else value
+        return 1 + max((nesting_of(item) for item in items), default=0)
+    return 0
+
+
+TEXT_OF_BRACKETS = st.text(alphabet='[]{}"\\ a\n\u00e9', max_size=8)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.recursive(
+        st.none() | st.integers() | TEXT_OF_BRACKETS,
+        lambda children: st.lists(children) | st.dictionaries(TEXT_OF_BRACKETS, children),
+        max_leaves=40,
+    ),
+    st.booleans(),
+)
+def test_the_nesting_counted_from_the_text_is_the_nesting_of_the_value(
+    value: Any, ascii_only: bool
+) -> None:
+    text = json.dumps(value, ensure_ascii=ascii_only, indent=None if ascii_only else 1)
+    assert cassette_reading._nesting(text.encode("utf-8")) == nesting_of(value)
+
+
+@pytest.mark.parametrize("levels", [199, 200, 201, 5000])
+def test_the_nesting_is_counted_as_far_as_one_past_the_limit(levels: int) -> None:
+    text = ("[" * levels + '"]}\\\\\\""' + "]" * levels).encode("utf-8")
+    assert cassette_reading._nesting(text) == min(levels, MAX_NESTING + 1)
 
 
 @settings(max_examples=300, deadline=None)

@@ -2,8 +2,9 @@
 is well formed and not nested too deeply, in the recorded run format, or a
 CassetteError that names the file and the place.
 
-A small file is read into models: at once by pydantic when it is plain (few brackets,
-no ``NaN``), else part by part, so that a problem is named precisely. A large one is
+A file up to 4 MiB is read into models: at once by pydantic when it is plain (nesting
+within bounds, counted on its text; no ``NaN``), else part by part, so that a problem
+is named precisely. A large one is
 walked once, each interaction validated and then kept as compact JSON
 (``StoredInteractions``) and parsed again when it is played, so that replaying
 thousands of calls costs about the file's size in memory.
@@ -164,12 +165,14 @@ def _read_again(path: Path) -> bytes:
 
 
 def _validated_at_once(data: bytes) -> RecordedRun | None:
-    """The recorded run of a small, plain file, pydantic reading its JSON itself; None
-    when the careful reading below must look at it: more brackets than MAX_NESTING (its
-    nesting needs a look), ``NaN`` or ``Infinity`` anywhere (JSON has no such numbers,
-    pydantic would read them), another format number, or anything invalid. What this
-    accepts, the careful reading accepts the same."""
-    if data.count(b"{") + data.count(b"[") > MAX_NESTING or b"NaN" in data or b"Infinity" in data:
+    """The recorded run of a plain file, pydantic reading its JSON itself; None when the
+    careful reading below must look at it: nesting deeper than MAX_NESTING, ``NaN`` or
+    ``Infinity`` anywhere (JSON has no such numbers, pydantic would read them), another
+    format number, or anything invalid. What this accepts, the careful reading accepts
+    the same."""
+    if b"NaN" in data or b"Infinity" in data:
+        return None
+    if data.count(b"{") + data.count(b"[") > MAX_NESTING and _nesting(data) > MAX_NESTING:
         return None
     try:
         run = RecordedRun.model_validate_json(data)
@@ -177,6 +180,28 @@ def _validated_at_once(data: bytes) -> RecordedRun | None:
         return None
     as_written = "format" in run.model_fields_set and run.format == FORMAT_VERSION
     return run if as_written else None
+
+
+_NOT_BRACKETS_OR_QUOTES = bytes(range(256)).translate(None, b'"[]{}')
+_BRACES_AS_BRACKETS = bytes.maketrans(b"{}", b"[]")
+
+
+def _nesting(data: bytes) -> int:
+    """How deeply the JSON text ``data`` nests, counted from its text alone (as far as
+    MAX_NESTING + 1): what is left of its brackets once strings are taken out, emptied
+    one level per pass. Meaningless for text that is not JSON, which pydantic refuses
+    anyway."""
+    if b"\\" in data:
+        # Escaped backslashes first, so that what is left of an escaped quote is its own.
+        data = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+    kept = data.translate(_BRACES_AS_BRACKETS, _NOT_BRACKETS_OR_QUOTES).replace(b'""', b"")
+    # Quotes now alternate: what lies between an opening and a closing one is in a string.
+    brackets = b"".join(kept.split(b'"')[::2]) if b'"' in kept else kept
+    level = 0
+    while brackets and level <= MAX_NESTING:
+        brackets = brackets.replace(b"[]", b"")
+        level += 1
+    return level
 
 
 def _validated_one_by_one(document: dict[str, Any]) -> RecordedRun | None:
