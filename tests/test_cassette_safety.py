@@ -20,6 +20,7 @@ from pytest_promptflow.cassette.format import (
 from pytest_promptflow.cassette.modes import RecordingOptions, RecordMode
 from pytest_promptflow.cassette.recorder import CaseRecorder
 from pytest_promptflow.cassette.scrub import REDACTED, Scrubber
+from pytest_promptflow.trace import StepCall
 
 ASK_ONCE = """
     import pytest
@@ -435,6 +436,34 @@ def test_a_recorder_never_writes_a_run_that_fails_the_final_scan(tmp_path: Path)
         recorder.stop(passed=True)
     assert path.read_text() == "the previous recording\n"
     assert [p.name for p in tmp_path.iterdir()] == ["test_leak.json"]
+
+
+@pytest.mark.parametrize("order", ["named-last", "named-first"])
+def test_a_secret_one_call_passes_by_name_is_redacted_from_every_call(
+    tmp_path: Path, order: str
+) -> None:
+    secret = "laterlearnedsecret0123"
+    recorder = CaseRecorder(
+        tmp_path / "test_chain.json",
+        test_id="test_chain.py::test_chain",
+        case_id=None,
+        options=RecordingOptions(),
+        record_command="pytest test_chain.py --promptflow-record=new",
+    )
+    calls = [
+        StepCall(0, "note", None, {"note": f"the key is {secret}"}, {}, output="ok"),
+        StepCall(1, "sign_in", None, {"api_key": secret}, {}, output=f"signed in as {secret}"),
+    ]
+    recorder.run.calls += calls if order == "named-last" else calls[::-1]
+
+    comparable = recorder.comparable_run()
+
+    written = json.dumps([(call.inputs, call.output) for call in comparable.calls])
+    assert secret not in written
+    assert written.count(REDACTED) == 3
+    assert [call.inputs for call in recorder.run.calls] != [
+        call.inputs for call in comparable.calls
+    ], "the run itself is left as it was"
 
 
 # -- bodies and files ---------------------------------------------------------------------

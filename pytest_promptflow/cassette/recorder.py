@@ -242,9 +242,17 @@ class CaseRecorder:
         """The run as its golden values would store it: with secrets redacted (inputs by
         credential-named fields too), and the answers of each call in an order that does
         not depend on which concurrent request was answered first."""
+        known = self.scrubber.secrets_known
         inputs = [self.scrubber.fields(call.inputs) for call in self.run.calls]
+        # Inputs found clean stay clean, unless another call's inputs taught a new secret.
+        learned = self.scrubber.secrets_known != known
         calls = [
-            self._comparable_call(call, self.scrubber.json(call_inputs))
+            self._comparable_call(
+                call,
+                self.scrubber.json(call_inputs)
+                if learned or call_inputs is not call.inputs
+                else call_inputs,
+            )
             for call, call_inputs in zip(self.run.calls, inputs, strict=True)
         ]
         return dataclasses.replace(self.run, calls=calls)

@@ -272,6 +272,11 @@ class Scrubber:
     def knows_secrets(self) -> bool:
         return bool(self._known)
 
+    @property
+    def secrets_known(self) -> int:
+        """How many secret values have been learned: it only grows."""
+        return len(self._known)
+
     # -- redacting ---------------------------------------------------------------------
 
     def finds_secret(self, text: str) -> bool:
