@@ -4,10 +4,9 @@ CassetteError that names the file and the place.
 
 A file up to 4 MiB is read into models: at once by pydantic when it is plain (nesting
 within bounds, counted on its text; no ``NaN``), else part by part, so that a problem
-is named precisely. A large one is
-walked once, each interaction validated and then kept as compact JSON
-(``StoredInteractions``) and parsed again when it is played, so that replaying
-thousands of calls costs about the file's size in memory.
+is named precisely. A larger one is walked once, each interaction validated and then
+kept as compact JSON (``StoredInteractions``) and parsed again when it is played, so
+that replaying thousands of calls costs about the file's size in memory.
 """
 
 from __future__ import annotations

@@ -242,10 +242,10 @@ class CaseRecorder:
         """The run as its golden values would store it: with secrets redacted (inputs by
         credential-named fields too), and the answers of each call in an order that does
         not depend on which concurrent request was answered first."""
-        known = self.scrubber.secrets_known
+        known = self.scrubber.secret_count
         inputs = [self.scrubber.fields(call.inputs) for call in self.run.calls]
         # Inputs found clean stay clean, unless another call's inputs taught a new secret.
-        learned = self.scrubber.secrets_known != known
+        learned = self.scrubber.secret_count != known
         calls = [
             self._comparable_call(
                 call,

@@ -273,7 +273,7 @@ class Scrubber:
         return bool(self._known)
 
     @property
-    def secrets_known(self) -> int:
+    def secret_count(self) -> int:
         """How many secret values have been learned: it only grows."""
         return len(self._known)
 
