@@ -11,6 +11,7 @@ that replaying thousands of calls costs about the file's size in memory.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -183,24 +184,20 @@ def _validated_at_once(data: bytes) -> RecordedRun | None:
 
 _NOT_BRACKETS_OR_QUOTES = bytes(range(256)).translate(None, b'"[]{}')
 _BRACES_AS_BRACKETS = bytes.maketrans(b"{}", b"[]")
+_DEPTH_CHANGE = {ord("["): 1, ord("]"): -1}
 
 
 def _nesting(data: bytes) -> int:
-    """How deeply the JSON text ``data`` nests, counted from its text alone (as far as
-    MAX_NESTING + 1): what is left of its brackets once strings are taken out, emptied
-    one level per pass. Meaningless for text that is not JSON, which pydantic refuses
-    anyway."""
+    """How deeply the JSON text ``data`` nests, counted from its text alone: the most
+    brackets open at once once strings are taken out, in time linear in its length.
+    Meaningless for text that is not JSON, which pydantic refuses anyway."""
     if b"\\" in data:
         # Escaped backslashes first, so that what is left of an escaped quote is its own.
         data = data.replace(b"\\\\", b"").replace(b'\\"', b"")
     kept = data.translate(_BRACES_AS_BRACKETS, _NOT_BRACKETS_OR_QUOTES).replace(b'""', b"")
     # Quotes now alternate: what lies between an opening and a closing one is in a string.
     brackets = b"".join(kept.split(b'"')[::2]) if b'"' in kept else kept
-    level = 0
-    while brackets and level <= MAX_NESTING:
-        brackets = brackets.replace(b"[]", b"")
-        level += 1
-    return level
+    return max(itertools.accumulate(map(_DEPTH_CHANGE.__getitem__, brackets)), default=0)
 
 
 def _validated_one_by_one(document: dict[str, Any]) -> RecordedRun | None:
