@@ -568,16 +568,15 @@ def _gate(item: pytest.Item, report: pytest.TestReport, recorder: CaseRecorder) 
     if verdict is not None:
         tally.add_case(verdict)
     tally.add_usage(usage)
-    if config.stash[options_key].accept:
+    drifted = verdict is not None and verdict.drifted
+    if config.stash[options_key].accept or not (drifted or usage.over_budget):
         return
     accept = _accept_command(item.config, item.nodeid)
     messages = []
-    if verdict is not None and verdict.drifted:
+    if verdict is not None and drifted:
         messages.append(drift_message(verdict, accept))
     if usage.over_budget:
         messages.append(budget_message(usage, accept, tally.currency))
-    if not messages:
-        return
     message = "\n\n".join(messages)
     if report.passed:
         report.outcome = "failed"
