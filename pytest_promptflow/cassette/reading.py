@@ -318,7 +318,10 @@ class _DocumentWalk:
         while True:
             start = position
             item, position = self.decoder.raw_decode(text, position)
-            if _brackets(text, start, position) > MAX_NESTING and _nested_too_deeply(item):
+            # An interaction sits two levels down: in the document, in its interactions.
+            if _brackets(text, start, position) > MAX_NESTING - 2 and _nested_too_deeply(
+                item, MAX_NESTING - 2
+            ):
                 raise _Unusual
             interaction = Interaction.model_validate(item)
             self.entries.append(pydantic_core.to_json(item))
@@ -458,9 +461,9 @@ def _brackets(text: str, start: int = 0, end: int | None = None) -> int:
     return text.count("{", start, end) + text.count("[", start, end)
 
 
-def _nested_too_deeply(document: Any) -> bool:
+def _nested_too_deeply(document: Any, limit: int = MAX_NESTING) -> bool:
     level = [document]
-    for _ in range(MAX_NESTING):
+    for _ in range(limit):
         containers: list[Any] = []
         for value in level:
             items = value.values() if type(value) is dict else value if type(value) is list else ()
