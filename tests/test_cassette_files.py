@@ -313,14 +313,11 @@ def careful_reading(path: Path) -> RecordedRun | None:
         cassette_reading._validated_at_once = at_once
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    JSON_VALUES,
-    st.sampled_from(["format", "test", "body", "output", "steps", "extra", "interactions"]),
-)
-def test_a_small_file_read_at_once_is_what_the_careful_reading_gives(
-    value: Any, place: str
-) -> None:
+PLACES = st.sampled_from(["format", "test", "body", "output", "steps", "extra", "interactions"])
+
+
+def with_value(value: Any, place: str) -> dict[str, Any]:
+    """A valid recorded run with ``value`` put at ``place``."""
     document = json.loads(json.dumps(VALID))
     if place in ("format", "test", "steps", "interactions"):
         document[place] = value
@@ -330,7 +327,15 @@ def test_a_small_file_read_at_once_is_what_the_careful_reading_gives(
         document["steps"] = [{"step": "ask", "output": value, "responses": ["abc"]}]
     else:
         document[str(value)[:20]] = value
-    data = json.dumps(document).encode("utf-8")
+    return document
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(JSON_VALUES, PLACES)
+def test_a_small_file_read_at_once_is_what_the_careful_reading_gives(
+    value: Any, place: str
+) -> None:
+    data = json.dumps(with_value(value, place)).encode("utf-8")
     at_once = cassette_reading._validated_at_once(data)
     if at_once is None:
         return  # left to the careful reading
@@ -338,6 +343,28 @@ def test_a_small_file_read_at_once_is_what_the_careful_reading_gives(
     fuzzed.write_bytes(data)
     try:
         assert careful_reading(fuzzed) == at_once
+    finally:
+        fuzzed.unlink()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(JSON_VALUES, PLACES)
+def test_a_file_read_as_compact_json_is_what_the_careful_reading_gives(
+    value: Any, place: str
+) -> None:
+    fuzzed = Path(os.environ.get("TMPDIR", "/tmp")) / f"fuzz-compact-{os.getpid()}.json"
+    fuzzed.write_text(json.dumps(with_value(value, place)), encoding="utf-8")
+    try:
+        try:
+            careful: RecordedRun | str | None = careful_reading(fuzzed)
+        except CassetteError:
+            careful = "refused"
+        with compact_above_bytes(0):
+            try:
+                compact: RecordedRun | str | None = read_recorded_run(fuzzed)
+            except CassetteError:
+                compact = "refused"
+        assert compact == careful
     finally:
         fuzzed.unlink()
 
