@@ -162,18 +162,19 @@ def test_malformed_content_is_a_cassette_error_naming_the_file_and_place(
     assert message in str(raised.value)
 
 
+@pytest.mark.parametrize("innermost", [1, []], ids=["number", "empty-array"])
 @pytest.mark.parametrize("levels", range(195, 200))
 def test_a_body_is_nested_too_deeply_at_the_same_depth_whatever_the_reading(
-    tmp_path: Path, levels: int, reading: str
+    tmp_path: Path, levels: int, innermost: Any, reading: str
 ) -> None:
-    body: Any = 1
+    body: Any = innermost
     for _ in range(levels):
         body = [body]
     document = json.loads(json.dumps(VALID))
     document["interactions"][0]["request"]["body"] = body
     path = tmp_path / "run.json"
     path.write_text(json.dumps(document))
-    # The innermost value is the body's depth plus four: in the document, its
+    # The innermost value is inside the body's arrays and four more: the document, its
     # interactions, the interaction and its request.
     if levels + 4 <= MAX_NESTING:
         assert read_recorded_run(path) is not None
