@@ -568,13 +568,13 @@ def _gate(item: pytest.Item, report: pytest.TestReport, recorder: CaseRecorder) 
     if verdict is not None:
         tally.add_case(verdict)
     tally.add_usage(usage)
-    drifted = verdict is not None and verdict.drifted
-    if config.stash[options_key].accept or not (drifted or usage.over_budget):
+    drifted = verdict if verdict is not None and verdict.drifted else None
+    if config.stash[options_key].accept or (drifted is None and not usage.over_budget):
         return
     accept = _accept_command(item.config, item.nodeid)
     messages = []
-    if verdict is not None and drifted:
-        messages.append(drift_message(verdict, accept))
+    if drifted is not None:
+        messages.append(drift_message(drifted, accept))
     if usage.over_budget:
         messages.append(budget_message(usage, accept, tally.currency))
     message = "\n\n".join(messages)
