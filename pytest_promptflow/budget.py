@@ -1,9 +1,10 @@
 """Usage per step of a case, golden against now, and the budget gate on its growth.
 
 A case's figures now come from the interactions its step calls replayed or recorded;
-its golden figures from the interactions its golden step calls got (by the fingerprints
-of their answers). A step whose tokens or cost per case grew beyond the policy is over
-budget, and fails the test like drift until the new figures are accepted as golden.
+its golden figures from those its golden step calls kept with their golden values (or,
+in golden values written before they were kept, from the recorded answers they got).
+A step whose tokens or cost per case grew beyond the policy is over budget, and fails
+the test like drift until the new figures are accepted as golden.
 """
 
 from __future__ import annotations
@@ -228,11 +229,23 @@ def _golden_interactions(
     golden_steps: Sequence[GoldenStep], known: Sequence[Interaction]
 ) -> tuple[list[tuple[str, ModelCall]], set[str]]:
     """The (step, model call) pairs of the golden answers, and the steps some of whose
-    golden answers are no longer recorded (re-recorded over): their figures are unknown."""
-    by_answer = {response_fingerprint(i.response): i for i in known}
+    golden figures are unknown.
+
+    A golden step call keeps the figures of its answers; one written before they were
+    kept has them looked up among the recorded answers, which are unknown once
+    re-recorded over."""
+    by_answer: dict[str, Interaction] | None = None
     found: list[tuple[str, ModelCall]] = []
     unknown: set[str] = set()
     for golden_step in golden_steps:
+        if golden_step.usage is not None:
+            found += [
+                (golden_step.step, ModelCall.of_golden(golden_step.step, usage))
+                for usage in golden_step.usage
+            ]
+            continue
+        if by_answer is None:
+            by_answer = {response_fingerprint(i.response): i for i in known}
         for answer in golden_step.responses:
             interaction = by_answer.get(answer)
             if interaction is None:

@@ -84,7 +84,9 @@ waiting_step_tests_key = pytest.StashKey[dict[str, str]]()
 options_key = pytest.StashKey[RecordingOptions]()
 policy_key = pytest.StashKey[PolicyDefaults]()
 recorder_key = pytest.StashKey["CaseRecorder"]()
-passed_key = pytest.StashKey[bool]()
+complete_key = pytest.StashKey[bool]()
+"""Whether the test's setup, call and teardown passed, whatever the gate found: then its
+recording is complete and may be written."""
 interception_key = pytest.StashKey["HttpInterception"]()
 pruning_key = pytest.StashKey[PruningScope]()
 scrubber_key = pytest.StashKey[Scrubber]()
@@ -476,17 +478,21 @@ class PromptflowTestHooks:
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
         recorder = item.stash.get(recorder_key, None)
+        # A test that fails only at the gate (drift, over budget) made every request it
+        # meant to: its recording is complete, and is written as a passing test's is.
+        complete = not report.failed
         if recorder is not None and report.when == "call" and not recorder.misses:
-            _gate(item, report, recorder)
+            complete = _gate(item, report, recorder) and complete
         if report.when == "call" and _misses(item):
             # Even when the test's code (or a judge) caught the miss, the test fails on it.
             report.outcome = "failed"
             report.longrepr = "\n\n".join(_misses(item))
-        if report.failed:
+            complete = False
+        if not complete:
             # A failed setup, call or teardown: the recorded run is not overwritten.
-            item.stash[passed_key] = False
+            item.stash[complete_key] = False
         elif report.when == "call":
-            item.stash.setdefault(passed_key, True)
+            item.stash.setdefault(complete_key, True)
         _scrub_report(item.config.stash[scrubber_key], report)
         return report
 
@@ -506,17 +512,18 @@ class PromptflowTestHooks:
             if recorder is not None:
                 del item.stash[recorder_key]
                 item.config.stash[tally_key].add_calls(recorder.run.calls)
-                passed = item.stash.get(passed_key, False)
+                complete = item.stash.get(complete_key, False)
                 problem: str | None = None
                 try:
                     # A fixture whose teardown failed fails the test: nothing is overwritten.
-                    written = recorder.stop(passed=torn_down and passed)
+                    written = recorder.stop(passed=torn_down and complete)
                 except PromptflowError as error:
                     problem = str(error)
                 else:
                     if item.config.stash[options_key].accept:
+                        # Accepting, the gate fails nothing: complete means passed.
                         item.config.stash[acceptance_key].note_test(
-                            item.nodeid, recorder.loaded, written, passed=passed
+                            item.nodeid, recorder.loaded, written, passed=complete
                         )
                 if problem is not None:
                     pytest.fail(f"{item.nodeid}: {problem}", pytrace=False)
@@ -542,9 +549,9 @@ def _scrub_report(scrubber: Scrubber, report: pytest.TestReport) -> None:
     ]
 
 
-def _gate(item: pytest.Item, report: pytest.TestReport, recorder: CaseRecorder) -> None:
+def _gate(item: pytest.Item, report: pytest.TestReport, recorder: CaseRecorder) -> bool:
     """Fail a test whose outputs drifted beyond the policy, or whose usage grew beyond its
-    budget, unless accepting."""
+    budget, unless accepting. False when the gate itself could not judge the case."""
     config = item.config
     run = recorder.comparable_run()
     problem: str | None = None
@@ -555,7 +562,7 @@ def _gate(item: pytest.Item, report: pytest.TestReport, recorder: CaseRecorder) 
     if problem is not None:
         report.outcome = "failed"
         report.longrepr = problem
-        return
+        return False
     usage = measure_usage(
         recorder.golden,
         recorder.known_interactions,
@@ -570,7 +577,7 @@ def _gate(item: pytest.Item, report: pytest.TestReport, recorder: CaseRecorder) 
     tally.add_usage(usage)
     drifted = verdict if verdict is not None and verdict.drifted else None
     if config.stash[options_key].accept or (drifted is None and not usage.over_budget):
-        return
+        return True
     accept = _accept_command(item.config, item.nodeid)
     messages = []
     if drifted is not None:
@@ -583,6 +590,7 @@ def _gate(item: pytest.Item, report: pytest.TestReport, recorder: CaseRecorder) 
         report.longrepr = message
     else:
         report.sections.append(("promptflow drift", message))
+    return True
 
 
 @pytest.fixture

@@ -32,6 +32,9 @@ class StepCall:
     """A fingerprint of the step's output schema."""
     responses: list[str] = field(default_factory=list)
     """Fingerprints of the HTTP responses the call consumed, in order."""
+    usage: list[Any] = field(default_factory=list)
+    """What each of those responses cost (the cassette layer's ``ModelCall``), in the
+    same order: stored with the golden value, so that its figures outlive the answers."""
 
 
 @dataclass

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_promptflow.cassette.format import Interaction, RecordedResponse
+from pytest_promptflow.cassette.format import AnswerUsage, Interaction, Latency, RecordedResponse
 from pytest_promptflow.errors import PromptflowError
 
 NANOS = 1_000_000_000
@@ -153,6 +153,30 @@ class ModelCall:
         latency = interaction.latency
         timing = (latency.first_byte_ms, latency.total_ms) if latency is not None else None
         return cls(interaction.step, interaction.judge, tokens, timing)
+
+    def answer_usage(self) -> AnswerUsage:
+        """What a golden step call keeps of this call."""
+        tokens = self.tokens
+        return AnswerUsage(
+            model=tokens.model if tokens is not None else None,
+            input_tokens=tokens.input_tokens if tokens is not None else None,
+            output_tokens=tokens.output_tokens if tokens is not None else None,
+            latency=Latency(first_byte_ms=self.latency[0], total_ms=self.latency[1])
+            if self.latency is not None
+            else None,
+        )
+
+    @classmethod
+    def of_golden(cls, step: str, usage: AnswerUsage) -> ModelCall:
+        """A golden answer's call, from the figures its golden step call kept."""
+        tokens = (
+            Tokens(usage.model, usage.input_tokens or 0, usage.output_tokens or 0)
+            if usage.input_tokens is not None or usage.output_tokens is not None
+            else None
+        )
+        latency = usage.latency
+        timing = (latency.first_byte_ms, latency.total_ms) if latency is not None else None
+        return cls(step, None, tokens, timing)
 
 
 # -- prices ----------------------------------------------------------------------------

@@ -274,6 +274,49 @@ def test_all_mode_does_not_overwrite_an_existing_file_when_the_test_fails(
     assert project.files() == before
 
 
+def test_all_mode_keeps_a_rerecording_that_fails_only_at_the_gate(project: Project) -> None:
+    # The README's way to re-record from a real model, after the model changed its mind.
+    write_chain(project, one_test('ask("gravity")'))
+    project.llm.answers["What is gravity?\n"] = "Objects fall within 2 seconds."
+    project.record().assert_outcomes(passed=1)
+    golden = project.cassette("test_chain/test_ask.json")["steps"]
+
+    project.llm.answers["What is gravity?\n"] = "Objects fall within 9 seconds."
+    drifted = project.record()
+
+    drifted.assert_outcomes(failed=1)
+    drifted.stdout.fnmatch_lines(["*drift from the golden run*", "*step ask — model*"])
+    recorded = project.cassette("test_chain/test_ask.json")
+    [interaction] = recorded["interactions"]
+    assert "9 seconds" in json.dumps(interaction["response"]["body"])
+    assert recorded["steps"] == golden  # golden values change only when accepted
+    with project.llm.offline():
+        offline = project.run()
+        offline.assert_outcomes(failed=1)  # the gate holds offline, not a miss
+        offline.stdout.fnmatch_lines(["*drift from the golden run*"])
+        offline.stdout.no_fnmatch_line("*no recording*")
+        project.run("--promptflow-accept").assert_outcomes(passed=1)
+        project.run().assert_outcomes(passed=1)
+    assert project.cassette("test_chain/test_ask.json")["steps"][0]["output"] == (
+        "Objects fall within 9 seconds."
+    )
+
+
+def test_all_mode_still_keeps_the_file_of_a_test_failing_both_itself_and_at_the_gate(
+    project: Project,
+) -> None:
+    write_chain(project, one_test('ask("gravity")'))
+    project.llm.answers["What is gravity?\n"] = "Objects fall within 2 seconds."
+    project.record().assert_outcomes(passed=1)
+    before = project.files()
+
+    project.llm.answers["What is gravity?\n"] = "Objects fall within 9 seconds."
+    write_chain(project, one_test('ask("gravity")', then="assert False, 'wrong answer'"))
+    project.record().assert_outcomes(failed=1)
+
+    assert project.files() == before
+
+
 @pytest.mark.parametrize(
     "skip",
     [

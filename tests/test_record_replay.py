@@ -374,6 +374,9 @@ def without_latency(files: dict[str, bytes]) -> dict[str, Any]:
     for document in parsed.values():
         for interaction in document["interactions"]:
             assert interaction.pop("latency")["total_ms"] >= 0
+        for golden_step in document["steps"]:
+            for answer in golden_step["usage"]:
+                assert answer.pop("latency")["total_ms"] >= 0
     return parsed
 
 

@@ -133,6 +133,60 @@ def test_a_longer_answer_fails_the_budget_gate_until_accepted(chain: Project) ->
     assert accepted["now"]["output_tokens"] == now["summarize"]["output"]
 
 
+def strip_golden_figures(chain: Project) -> None:
+    """Make the chain's recorded runs what earlier versions wrote: golden values without
+    the figures of their answers."""
+    for path in chain.cassettes.rglob("*.json"):
+        document = json.loads(path.read_text(encoding="utf-8"))
+        for golden_step in document["steps"]:
+            del golden_step["usage"]
+        path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+
+
+def test_the_budget_holds_offline_after_a_rerecording_of_every_request(chain: Project) -> None:
+    # --promptflow-record=all replaces the golden answers; their figures are kept with
+    # the golden values, so the gate still knows what the step cost.
+    (chain.path / "prompts" / "summarize.j2").write_text(NEW_PROMPT)
+    chain.record().assert_outcomes(failed=3)
+    golden_step = chain.cassette("test_chain/test_chain/login.json")["steps"][0]
+    assert golden_step["usage"] == [
+        {
+            "input_tokens": INPUT_TOKENS,
+            "latency": golden_step["usage"][0]["latency"],
+            "model": "gpt-4o-mini-2024-07-18",
+            "output_tokens": words(SHORT.format(text=TICKETS["login"])),
+        }
+    ]
+
+    with chain.llm.offline():
+        result = chain.run("--promptflow-report=report.json")
+
+    result.assert_outcomes(failed=3)
+    result.stdout.fnmatch_lines(["*over budget in case login*", "*tokens: * -> *OVER]"])
+    summarize = report(chain)["steps"]["summarize"]["usage"]
+    assert summarize["golden"]["output_tokens"] == expected_figures(long=False)["summarize"]["output"]
+    assert summarize["now"]["output_tokens"] == expected_figures(long=True)["summarize"]["output"]
+    assert summarize["over_budget"] == 3
+
+
+def test_golden_values_written_without_figures_take_them_from_their_answers(
+    chain: Project,
+) -> None:
+    strip_golden_figures(chain)
+    before = chain.files()
+
+    with chain.llm.offline():
+        chain.run("--promptflow-report=report.json").assert_outcomes(passed=3)
+        chain.run("--promptflow-accept").assert_outcomes(passed=3)
+
+    steps = report(chain)["steps"]
+    for step, figures in expected_figures(long=False).items():
+        usage = steps[step]["usage"]
+        assert usage["golden"] == usage["now"]
+        assert usage["golden"]["output_tokens"] == figures["output"]
+    assert chain.files() == before  # accepting what did not change rewrites nothing
+
+
 def test_the_terminal_summary_is_compact_and_full_on_request(chain: Project) -> None:
     with chain.llm.offline():
         compact = chain.run().stdout.str()
@@ -279,6 +333,9 @@ def test_merging_reports_of_different_schema_versions_is_refused(chain: Project)
 
 
 def test_golden_figures_of_answers_recorded_over_are_unknown_not_zero(chain: Project) -> None:
+    # Golden values written before they kept their answers' figures read them from the
+    # answers; once those are re-recorded over, the golden figures are unknown.
+    strip_golden_figures(chain)
     chain.llm.extra_reply = " ok"  # every answer one word longer, within every budget
     chain.record().assert_outcomes(passed=3)  # replaces the golden answers, keeps the golden
 

@@ -29,7 +29,7 @@ except ImportError:  # Windows: a file being written cannot be deleted there any
     fcntl = None  # type: ignore[assignment]
 
 from pytest_promptflow.cassette.matching import canonical_json
-from pytest_promptflow.trace import Run
+from pytest_promptflow.trace import Run, StepCall
 
 FORMAT_VERSION = 1
 TEMPORARY_PREFIX = ".tmp-"
@@ -114,6 +114,17 @@ class Interaction(_Strict):
     """Absent from files written before latency was recorded."""
 
 
+class AnswerUsage(_Strict):
+    """The figures of one answer a golden step call got: the model that gave it, its
+    tokens (None when the answer reported none) and its recorded latency. Kept with the
+    golden value, so that re-recording the answer does not lose the golden figures."""
+
+    model: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    latency: Latency | None = None
+
+
 class GoldenStep(_Strict):
     """The golden value of one step call: what crossed its boundary when accepted."""
 
@@ -124,8 +135,15 @@ class GoldenStep(_Strict):
     inputs: dict[str, Any] = {}
     output: Any = None
     responses: list[str] = []
+    usage: list[AnswerUsage] | None = None
+    """The figures of each answer in ``responses``, in the same order; absent from golden
+    values written before they were kept, whose figures come from the answers."""
 
     model_config = pydantic.ConfigDict(extra="forbid", populate_by_name=True, strict=True)
+
+    def same_value(self, other: GoldenStep) -> bool:
+        """The same golden value, whether or not either keeps its answers' figures."""
+        return self.model_copy(update={"usage": None}) == other.model_copy(update={"usage": None})
 
 
 class RecordedRun(_Strict):
@@ -181,7 +199,11 @@ _plain_canonical_json = json.JSONEncoder(
 """``canonical_json`` of what JSON writes as it is; anything else raises."""
 
 
-def golden_steps(run: Run) -> list[GoldenStep]:
+def golden_steps(
+    run: Run, usage_of: Callable[[StepCall], list[AnswerUsage] | None] | None = None
+) -> list[GoldenStep]:
+    """The golden value of each call of ``run``; ``usage_of`` gives the figures of the
+    answers a call got."""
     return [
         GoldenStep(
             step=call.step,
@@ -191,6 +213,7 @@ def golden_steps(run: Run) -> list[GoldenStep]:
             inputs=call.inputs,
             output=call.output,
             responses=call.responses,
+            usage=usage_of(call) if usage_of is not None else None,
         )
         for call in run.calls
     ]

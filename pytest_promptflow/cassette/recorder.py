@@ -27,6 +27,7 @@ from pytest_promptflow.cassette.conversion import (
     vcr_response,
 )
 from pytest_promptflow.cassette.format import (
+    AnswerUsage,
     GoldenStep,
     Interaction,
     Latency,
@@ -65,6 +66,14 @@ from pytest_promptflow.cassette.scrub import (
 from pytest_promptflow.steps import request_step
 from pytest_promptflow.trace import Run, StepCall, current_judge, recording_run
 from pytest_promptflow.usage import ModelCall
+
+
+def _answer_usage(call: StepCall) -> list[AnswerUsage] | None:
+    """The figures a golden step call keeps of the answers it got (None when the call's
+    answers were not all seen by this recorder)."""
+    if len(call.usage) != len(call.responses):
+        return None
+    return [model_call.answer_usage() for model_call in call.usage]
 
 
 class CaseRecorder:
@@ -201,7 +210,7 @@ class CaseRecorder:
             used = sorted(self._index.used)
             interactions = [self._interactions[p] for p in used] + self.recorded_in_stable_order
         if (accepting or first_record) and self.run.calls:
-            steps = golden_steps(self.comparable_run())
+            steps = self._kept_where_unchanged(golden_steps(self.comparable_run(), _answer_usage))
             if self._same_as_seed(steps):
                 return None
             sources = {
@@ -220,13 +229,23 @@ class CaseRecorder:
             isolated=True if self.seed is not None else None,
         )
 
+    def _kept_where_unchanged(self, steps: list[GoldenStep]) -> list[GoldenStep]:
+        """The new golden values, with each one that did not change kept as it was
+        written: accepting an unchanged case leaves its file as it is, even when it was
+        written before golden values kept their answers' figures."""
+        before = self.loaded.steps if self.loaded is not None else []
+        return [
+            old if old.same_value(new) else new for old, new in zip(before, steps, strict=False)
+        ] + steps[len(before) :]
+
     def _same_as_seed(self, steps: list[GoldenStep]) -> bool:
         """A step tested alone that still does what its source recorded needs no file."""
         return (
             self.seed is not None
             and self.loaded is None
             and not self.recorded
-            and steps == self.seed.golden
+            and len(steps) == len(self.seed.golden)
+            and all(new.same_value(old) for new, old in zip(steps, self.seed.golden, strict=True))
         )
 
     @property
@@ -259,10 +278,17 @@ class CaseRecorder:
 
     def _comparable_call(self, call: StepCall, inputs: dict[str, Any]) -> StepCall:
         output = self.scrubber.json(call.output)
-        responses = sorted(call.responses)
-        if inputs is call.inputs and output is call.output and responses == call.responses:
+        order = sorted(range(len(call.responses)), key=call.responses.__getitem__)
+        if inputs is call.inputs and output is call.output and order == list(range(len(order))):
             return call  # nothing to redact or reorder, as in most calls
-        return dataclasses.replace(call, inputs=inputs, output=output, responses=responses)
+        usage = call.usage if len(call.usage) == len(order) else []
+        return dataclasses.replace(
+            call,
+            inputs=inputs,
+            output=output,
+            responses=[call.responses[i] for i in order],
+            usage=[usage[i] for i in order] if usage else [],
+        )
 
     @property
     def recorded_in_stable_order(self) -> list[Interaction]:
@@ -354,6 +380,7 @@ class CaseRecorder:
             calls = self.run.calls
             if index < len(calls):
                 calls[index].responses.append(response_fingerprint(interaction.response))
+                calls[index].usage.append(self.consumed[-1][1])
 
     def record(self, request: VcrRequest, response: VcrResponse) -> None:
         judge = current_judge()
