@@ -194,6 +194,38 @@ def test_the_readme_walkthrough_of_a_prompt_edit(example: pytest.Pytester) -> No
     assert summary(replayed)["classify"]["compared"] == classify["calls"]
 
 
+def test_a_rerecording_of_every_request_that_drifts_is_kept(example: pytest.Pytester) -> None:
+    # The README's way to re-record the example from a real model is
+    # --promptflow-record=all: a prompt edit that drifts must leave its recordings behind,
+    # so the gate holds offline and accepting has something to accept.
+    shutil.copytree(REPO / "cassettes", example.path / "cassettes")
+    only = ("-k", "T-1002")
+    passes(run(example, *only, "--promptflow-record=all"))
+    passes(run(example, *only, "--promptflow-accept"))
+    before = interactions(example)
+    prompt = example.path / PROMPT
+    source = prompt.read_text(encoding="utf-8")
+    new = prompt_version(source.replace(OLD_LINE, NEW_LINE))
+    prompt.write_text(source.replace(OLD_LINE, NEW_LINE), encoding="utf-8")
+
+    drifted = run(example, *only, "--promptflow-record=all")
+
+    assert drifted.ret == pytest.ExitCode.TESTS_FAILED
+    drifted.stdout.fnmatch_lines([f"drift from the golden run in case T-1002 ({T_1002}):"])
+    after = interactions(example)
+    changed = [name for name in before if after[name] != before[name]]
+    assert any(name.startswith("examples/test_triage/test_whole_chain/") for name in changed)
+    for name in changed:
+        versions = {i["prompts"]["classify"] for i in after[name] if i["step"] == "classify"}
+        assert versions <= {new}, name
+    held = run(example, *only)
+    assert held.ret == pytest.ExitCode.TESTS_FAILED
+    held.stdout.fnmatch_lines([f"drift from the golden run in case T-1002 ({T_1002}):"])
+    held.stdout.no_fnmatch_line("*no recording*")
+    passes(run(example, *only, "--promptflow-accept"))
+    passes(run(example, *only))
+
+
 def test_the_example_records_from_scratch(example: pytest.Pytester) -> None:
     # A fresh clone without recorded runs, or a team recording its chain for the first
     # time: the tests of one step alone have nothing to run on yet, but the chain's tests
