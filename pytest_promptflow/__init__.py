@@ -19,8 +19,8 @@ from pytest_promptflow.errors import (
     StepContractError,
 )
 from pytest_promptflow.prompts import Prompt
-from pytest_promptflow.steps import Step, StepContext, UntaggedRequestWarning, current_step, step
-from pytest_promptflow.trace import Run, StepCall, active_run, recording_run
+from pytest_promptflow.steps import Step, UntaggedRequestWarning, current_step, step
+from pytest_promptflow.trace import Run, StepCall, StepContext, active_run, recording_run
 
 __all__ = [
     "CaseFileError",

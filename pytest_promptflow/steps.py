@@ -31,7 +31,7 @@ import pydantic_core
 from pytest_promptflow.errors import PromptflowError, StepContractError
 from pytest_promptflow.fingerprint import schema_fingerprint
 from pytest_promptflow.prompts import Prompt
-from pytest_promptflow.trace import JsonValue, Run, StepCall, active_run
+from pytest_promptflow.trace import JsonValue, Run, StepCall, StepContext, active_run
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -40,16 +40,6 @@ Check = Callable[..., object]
 """A property check: it names, as parameters, any of the step's inputs and ``output``."""
 
 OUTPUT_PARAMETER = "output"
-
-
-@dataclass(frozen=True)
-class StepContext:
-    """The step being executed; the cassette layer tags HTTP interactions with it."""
-
-    step: str
-    prompts: Mapping[str, str]
-    call_index: int | None
-    parent: StepContext | None
 
 
 _current_step: contextvars.ContextVar[StepContext | None] = contextvars.ContextVar(

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from pytest_promptflow.steps import StepContext
+from typing import Any
 
 JsonValue = Any
 """A value in its JSON form: dict, list, str, int, float, bool or None."""
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """A step being executed; the cassette layer tags HTTP interactions with it."""
+
+    step: str
+    prompts: Mapping[str, str]
+    call_index: int | None
+    """The index of its ``StepCall`` in the active run, None outside a run."""
+    parent: StepContext | None
 
 
 @dataclass(slots=True)

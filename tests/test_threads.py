@@ -9,7 +9,8 @@ import pytest
 from llm_fakes import Project
 
 from pytest_promptflow import Run, recording_run, step
-from pytest_promptflow.steps import StepContext, request_step
+from pytest_promptflow.steps import request_step
+from pytest_promptflow.trace import StepContext
 
 FAN_OUT = """
 import asyncio
