@@ -29,7 +29,7 @@ from pytest_promptflow.drift.judging import use_judge
 from pytest_promptflow.drift.policy import DEFAULT_SIMILARITY, PolicyDefaults
 from pytest_promptflow.errors import PromptflowError
 from pytest_promptflow.report.acceptance import Acceptance
-from pytest_promptflow.report.render import check_report_path, drift_message, write_report
+from pytest_promptflow.report.render import drift_message, report_paths, write_reports
 from pytest_promptflow.report.summary import SessionTally
 from pytest_promptflow.settings import (
     CasesMarker,
@@ -97,6 +97,7 @@ uses_promptflow_key = pytest.StashKey[bool]()
 TEST_HOOKS = "promptflow-test-hooks"
 prices_key = pytest.StashKey[Prices]()
 budget_key = pytest.StashKey[BudgetPolicy]()
+reports_key = pytest.StashKey[list[Path]]()
 
 
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
@@ -119,10 +120,12 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     )
     group.addoption(
         REPORT_OPTION,
+        action="append",
         type=Path,
         default=None,
         metavar="PATH",
-        help="Write the drift, usage and contract report to PATH (.md, .json or .html).",
+        help="Write the drift, usage and contract report to PATH (.md, .json or .html); "
+        "give it again to write several.",
     )
     group.addoption(
         USAGE_OPTION,
@@ -211,9 +214,7 @@ def pytest_configure(config: pytest.Config) -> None:
             given_on_command_line(arguments, ACCEPT_OPTION),
             os.environ,
         )
-        report = config.getoption(REPORT_OPTION)
-        if report is not None:
-            check_report_path(report)
+        config.stash[reports_key] = report_paths(config.getoption(REPORT_OPTION) or [])
         config.stash[policy_key] = policy_defaults(
             config.getini(INI_SIMILARITY),
             config.getini(INI_STRUCTURE),
@@ -660,10 +661,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         worker_output[WORKER_WAITING_KEY] = config.stash[waiting_step_tests_key]
         worker_output[WORKER_PRUNING_KEY] = scope.to_json()
         return
-    report = config.getoption(REPORT_OPTION)
-    if report is not None:
-        write_report(
-            report,
+    reports = config.stash[reports_key]
+    if reports:
+        write_reports(
+            reports,
             config.stash[tally_key],
             _accept_command(config),
             scrub=config.stash[scrubber_key].text,

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -268,3 +271,101 @@ def test_xdist_gives_the_same_summary_and_report_as_a_serial_run(drifted: Projec
     parallel_report = json.loads((drifted.path / "xdist.json").read_text())
     assert normalized(parallel_report) == normalized(serial_report)
     assert serial_report["drifted_cases"] == 1
+
+
+# -- several reports from one run --------------------------------------------------------
+
+SEVERAL = ("--promptflow-report=drift.md", "--promptflow-report", "drift.html")
+
+
+def without_accept_command(markdown: str) -> str:
+    return re.sub(r"```bash\n.*\n```\n", "```bash\n...\n```\n", markdown)
+
+
+def test_every_report_named_is_written_from_one_run(drifted: Project) -> None:
+    with drifted.llm.offline():
+        several = drifted.run(*SEVERAL, "--promptflow-report=drift.json")
+        drifted.run("--promptflow-report=alone.md").assert_outcomes(passed=2, failed=1)
+    several.assert_outcomes(passed=2, failed=1)
+
+    markdown = (drifted.path / "drift.md").read_text()
+    assert markdown == (drifted.path / "alone.md").read_text()
+    assert "<h1>pytest-promptflow report</h1>" in (drifted.path / "drift.html").read_text()
+    assert json.loads((drifted.path / "drift.json").read_text())["drifted_cases"] == 1
+    # The accept command, in the report and in the summary, leaves out every report option.
+    in_report = re.search(r"```bash\n(.*)\n```", markdown)
+    assert in_report is not None
+    in_summary = [line for line in several.stdout.lines if line.endswith("--promptflow-accept")]
+    assert in_summary[-1].strip() == in_report.group(1)
+    assert in_report.group(1).startswith("pytest -p no:cacheprovider ")
+    assert "--promptflow-report" not in in_report.group(1)
+    assert "drift." not in in_report.group(1)
+
+
+def test_under_xdist_the_controller_writes_every_report(drifted: Project) -> None:
+    with drifted.llm.offline():
+        drifted.run(*SEVERAL, "--promptflow-report=drift.json").assert_outcomes(passed=2, failed=1)
+        parallel = drifted.pytester.runpytest_subprocess(
+            *WITHOUT_HYPOTHESIS,
+            "-p",
+            "xdist",
+            "-n",
+            "2",
+            "--promptflow-report=xdist.md",
+            "--promptflow-report=xdist.html",
+            "--promptflow-report=xdist.json",
+        )
+    parallel.assert_outcomes(passed=2, failed=1)
+
+    serial_json = json.loads((drifted.path / "drift.json").read_text())
+    parallel_json = json.loads((drifted.path / "xdist.json").read_text())
+    assert normalized(parallel_json) == normalized(serial_json)
+    assert without_accept_command((drifted.path / "xdist.md").read_text()) == (
+        without_accept_command((drifted.path / "drift.md").read_text())
+    )
+    assert (drifted.path / "xdist.html").read_text().count('class="case-step') == 2
+
+
+def test_a_bad_suffix_among_several_reports_stops_the_run_before_any_is_written(
+    project: Project,
+) -> None:
+    write_chain(project, "def test_nothing():\n    pass\n")
+
+    result = project.run("--promptflow-report=ok.md", "--promptflow-report=bad.txt")
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--promptflow-report=bad.txt: the suffix chooses the format*"])
+    assert not (project.path / "ok.md").exists()
+
+
+def merge(*arguments: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest_promptflow.report", "merge", *arguments],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_merge_writes_every_out_named_or_none_of_them(drifted: Project) -> None:
+    with drifted.llm.offline():
+        drifted.run("--promptflow-report=shard.json").assert_outcomes(passed=2, failed=1)
+
+    done = merge(
+        "shard.json", "--out", "m.md", "--out", "m.html", "--out", "m.json", cwd=drifted.path
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "merged 1 report(s) into m.md, m.html, m.json\n"
+    assert "**1 case(s) drifted**" in (drifted.path / "m.md").read_text()
+    assert "<h1>pytest-promptflow report</h1>" in (drifted.path / "m.html").read_text()
+    assert normalized(json.loads((drifted.path / "m.json").read_text())) == normalized(
+        json.loads((drifted.path / "shard.json").read_text())
+    )
+
+    refused = merge("shard.json", "--out", "n.md", "--out", "n.txt", cwd=drifted.path)
+
+    assert refused.returncode == 2
+    assert "--out=n.txt: the suffix chooses the format" in refused.stderr
+    assert not (drifted.path / "n.md").exists()

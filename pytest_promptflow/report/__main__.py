@@ -1,4 +1,4 @@
-"""``python -m pytest_promptflow.report merge shard-*.json --out report.html``."""
+"""``python -m pytest_promptflow.report merge shard-*.json --out report.md --out report.html``."""
 
 from __future__ import annotations
 
@@ -21,14 +21,21 @@ def main(arguments: Sequence[str] | None = None) -> int:
         "merge", help="Join the JSON reports of several runs into one .md, .json or .html report."
     )
     merge.add_argument("reports", nargs="+", type=Path, help="JSON reports (--promptflow-report)")
-    merge.add_argument("--out", required=True, type=Path, help="the merged report's path")
+    merge.add_argument(
+        "--out",
+        action="append",
+        required=True,
+        type=Path,
+        help="the merged report's path (.md, .json or .html); give it again to write several",
+    )
     options = parser.parse_args(arguments)
     try:
         merge_command(options.reports, options.out)
     except PromptflowError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"merged {len(options.reports)} report(s) into {options.out}")
+    written = ", ".join(str(path) for path in dict.fromkeys(options.out))
+    print(f"merged {len(options.reports)} report(s) into {written}")
     return 0
 
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pytest_promptflow.errors import PromptflowError
-from pytest_promptflow.report.render import REPORT_SCHEMA_VERSION, check_report_path, write_report
+from pytest_promptflow.report.render import REPORT_SCHEMA_VERSION, report_paths, write_reports
 from pytest_promptflow.report.summary import SessionTally
 
 MERGED_ACCEPT_COMMAND = "pytest --promptflow-accept"
@@ -44,6 +44,8 @@ def merge_reports(paths: Sequence[Path]) -> SessionTally:
     return tally
 
 
-def merge_command(paths: Sequence[Path], out: Path) -> None:
-    check_report_path(out)
-    write_report(out, merge_reports(paths), MERGED_ACCEPT_COMMAND)
+def merge_command(paths: Sequence[Path], outs: Sequence[Path]) -> None:
+    """Join the JSON reports ``paths`` and write the result to each of ``outs``; nothing is
+    written when an output's suffix or an input is refused."""
+    outs = report_paths(outs, "--out")
+    write_reports(outs, merge_reports(paths), MERGED_ACCEPT_COMMAND)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +20,20 @@ CONTEXT = 30
 """Characters of a string shown before the first difference."""
 
 
-def check_report_path(path: Path) -> None:
+def check_report_path(path: Path, option: str = "--promptflow-report") -> None:
     if path.suffix not in REPORT_SUFFIXES:
         raise PromptflowError(
-            f"--promptflow-report={path}: the suffix chooses the format; "
+            f"{option}={path}: the suffix chooses the format; "
             f"use one of {', '.join(REPORT_SUFFIXES)}"
         )
+
+
+def report_paths(paths: Sequence[Path], option: str = "--promptflow-report") -> list[Path]:
+    """Every report asked for, each checked before any is written; a path named twice
+    is written once."""
+    for path in paths:
+        check_report_path(path, option)
+    return list(dict.fromkeys(paths))
 
 
 def _short(value: Any) -> str:
@@ -204,14 +212,14 @@ def render_report(suffix: str, tally: SessionTally, accept_command: str) -> str:
     return json_report(tally)
 
 
-def write_report(
-    path: Path,
+def write_reports(
+    paths: Sequence[Path],
     tally: SessionTally,
     accept_command: str,
     scrub: Callable[[str], str] | None = None,
 ) -> None:
-    """The one writer of reports, for the session and for merged shards alike; ``scrub``
-    redacts the session's secrets from its text."""
-    check_report_path(path)
-    text = render_report(path.suffix, tally, accept_command)
-    write_atomically(path, scrub(text) if scrub is not None else text)
+    """The one writer of reports, for the session and for merged shards alike: each path
+    in the format its suffix names; ``scrub`` redacts the session's secrets from the text."""
+    for path in report_paths(paths):
+        text = render_report(path.suffix, tally, accept_command)
+        write_atomically(path, scrub(text) if scrub is not None else text)
