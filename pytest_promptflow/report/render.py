@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -11,6 +12,13 @@ from pytest_promptflow.cassette.format import write_atomically
 from pytest_promptflow.drift.classify import CaseDrift, StepDrift
 from pytest_promptflow.drift.compare import FieldChange
 from pytest_promptflow.errors import PromptflowError
+from pytest_promptflow.report.markdown_escape import (
+    code_span,
+    escape_text,
+    fenced_block,
+    table_cell,
+    visible,
+)
 from pytest_promptflow.report.summary import SessionTally, usage_row
 
 REPORT_SCHEMA_VERSION = 2
@@ -105,6 +113,9 @@ def drift_message(case: CaseDrift, accept_command: str) -> str:
 
 
 def markdown_report(tally: SessionTally, accept_command: str) -> str:
+    """The report as Markdown, ready to post as a pull-request comment. Every value from a
+    run (outputs, ids, names, diffs, scores, reasons) is made inert, so that none can
+    render as an image, a link, emphasis or HTML (``report/markdown_escape.py``)."""
     drifted = tally.drifted_cases
     verdict = (
         f"**{len(drifted)} case(s) drifted** beyond the policy."
@@ -126,8 +137,15 @@ def markdown_report(tally: SessionTally, accept_command: str) -> str:
         step = tally.steps[name]
         causes = ", ".join(f"{count} {cause}" for cause, count in sorted(step.drift.items()))
         lines.append(
-            f"| `{name}` | {step.calls} | {step.compared} | {step.tolerated} | "
-            f"{sum(step.drift.values())} | {causes or '—'} | {step.contract_broken} |"
+            _table_row(
+                code_span(name),
+                str(step.calls),
+                str(step.compared),
+                str(step.tolerated),
+                str(sum(step.drift.values())),
+                escape_text(causes or "—"),
+                str(step.contract_broken),
+            )
         )
     lines += _markdown_usage(tally)
     by_step: dict[str, list[tuple[CaseDrift, StepDrift]]] = {}
@@ -135,23 +153,34 @@ def markdown_report(tally: SessionTally, accept_command: str) -> str:
         for case_step in case.steps:
             by_step.setdefault(case_step.step, []).append((case, case_step))
     for name in sorted(by_step):
-        lines += ["", f"### `{name}`", ""]
+        lines += ["", f"### {code_span(name)}", ""]
         prompt_diffs: dict[str, str] = {}
         for case, step_drift in by_step[name]:
             mark = "drift" if step_drift.drifted else "tolerated"
             lines.append(
-                f"- **{case.case or case.test}** ({mark}) — {step_drift.cause}: {step_drift.detail}"
+                f"- {_case_name(case.case, case.test)} ({mark}) — "
+                f"{escape_text(step_drift.cause)}: {escape_text(step_drift.detail)}"
             )
-            lines += [f"  - `{c.path}`: {_markdown_change(c)}" for c in step_drift.changes]
+            lines += [f"  - {code_span(c.path)}: {_markdown_change(c)}" for c in step_drift.changes]
             prompt_diffs.update(step_drift.prompt_diffs)
         for prompt, diff in sorted(prompt_diffs.items()):
             if diff:
-                lines += ["", f"<details><summary>prompt <code>{prompt}</code> diff</summary>", ""]
-                lines += ["```diff", diff, "```", "", "</details>"]
+                # An HTML block takes its text raw: the name goes in as HTML-escaped text.
+                summary = f"prompt <code>{html.escape(visible(prompt))}</code> diff"
+                lines += ["", f"<details><summary>{summary}</summary>", ""]
+                lines += [*fenced_block(diff, "diff"), "", "</details>"]
     if drifted or over:
-        lines += ["", "Accept the new outputs as golden, once reviewed:", "", "```bash"]
-        lines += [accept_command, "```"]
+        lines += ["", "Accept the new outputs as golden, once reviewed:", ""]
+        lines += fenced_block(accept_command, "bash")
     return "\n".join(lines) + "\n"
+
+
+def _table_row(*cells: str) -> str:
+    return "| " + " | ".join(table_cell(cell) for cell in cells) + " |"
+
+
+def _case_name(case: str | None, test: str) -> str:
+    return f"**{escape_text(case or test)}**"
 
 
 def _markdown_usage(tally: SessionTally) -> list[str]:
@@ -169,27 +198,29 @@ def _markdown_usage(tally: SessionTally) -> list[str]:
         "| over budget |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    lines += ["| " + " | ".join([f"`{row[0]}`", *row[1:]]) + " |" for row in rows]
+    lines += [_table_row(code_span(row[0]), *map(escape_text, row[1:])) for row in rows]
+    if tally.over_budget_cases:
+        lines.append("")
     for case in tally.over_budget_cases:
         for step in case.steps:
             for overrun in step.over_budget:
                 lines.append(
-                    f"- **{case.case or case.test}** `{step.step}` over budget ({step.cause}): "
-                    f"{overrun.metric} {overrun.golden:g} → {overrun.now:g} "
-                    f"(budget {overrun.limit})"
+                    f"- {_case_name(case.case, case.test)} {code_span(step.step)} over budget "
+                    f"({escape_text(step.cause or '')}): {escape_text(overrun.metric)} "
+                    f"{overrun.golden:g} → {overrun.now:g} (budget {escape_text(overrun.limit)})"
                 )
     return lines
 
 
 def _markdown_change(change: FieldChange) -> str:
     old, new = _pair(change.old, change.new)
-    score = score_text(change)
+    rule = escape_text(change.rule + score_text(change))
     verdict = "tolerated" if change.tolerated else "**drift**"
     if change.kind == "added":
-        return f"added `{new}` ({change.rule}{score}; {verdict})"
+        return f"added {code_span(new)} ({rule}; {verdict})"
     if change.kind == "removed":
-        return f"removed, was `{old}` ({change.rule}{score}; {verdict})"
-    return f"`{old}` → `{new}` ({change.rule}{score}; {verdict})"
+        return f"removed, was {code_span(old)} ({rule}; {verdict})"
+    return f"{code_span(old)} → {code_span(new)} ({rule}; {verdict})"
 
 
 def json_report(tally: SessionTally) -> str:
