@@ -123,11 +123,13 @@ class StepUsage:
     @property
     def changed(self) -> bool:
         golden = self.golden
-        return golden is not None and (
-            (golden.model_calls, golden.input_tokens, golden.output_tokens, golden.cost_nanos)
-            != (self.now.model_calls, self.now.input_tokens, self.now.output_tokens,
-                self.now.cost_nanos)
-        )  # fmt: skip
+        return golden is not None and _compared(golden) != _compared(self.now)
+
+    @property
+    def unmetered(self) -> bool:
+        """Some call, golden or now, reported no usage: the figures cannot be judged."""
+        golden = self.golden
+        return bool(self.now.unmetered_calls or (golden is not None and golden.unmetered_calls))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -148,6 +150,16 @@ class StepUsage:
             data["cause"],
             [Overrun(**overrun) for overrun in data["over_budget"]],
         )
+
+
+def _compared(figures: Figures) -> tuple[int, ...]:
+    return (
+        figures.model_calls,
+        figures.input_tokens,
+        figures.output_tokens,
+        figures.cost_nanos,
+        figures.unmetered_calls,
+    )
 
 
 @dataclass
@@ -210,7 +222,8 @@ def measure_case(
             figures.golden = golden_figures.get(step, Figures())
             if figures.changed:
                 figures.cause = _cause(step, golden_steps, run)
-                figures.over_budget = _overruns(figures, policy.limits_for(step))
+                if not figures.unmetered:  # unknown tokens are neither over nor within
+                    figures.over_budget = _overruns(figures, policy.limits_for(step))
         usage.steps.append(figures)
     return usage
 

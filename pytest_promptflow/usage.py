@@ -11,6 +11,11 @@ Tokens come from what the provider returned, as recorded:
 - Google Gen AI: ``usageMetadata.promptTokenCount`` and ``candidatesTokenCount`` plus
   ``thoughtsTokenCount``; in a stream the last chunk that carries it.
 
+A response that carries no usage (an OpenAI stream without ``stream_options=
+{"include_usage": True}``, a provider or an endpoint whose usage is not read) is an
+*unmetered* call: its tokens, and so its cost, are unknown, never zero. A failed request
+(status 400 or above) is known to have used no tokens: providers do not bill it.
+
 Cost comes only from the prices the project declares (per million tokens, by model);
 nothing is looked up. Costs are kept as integers of 1e-9 price units so that sums are
 exact and the same in any order (serial, xdist workers, merged CI shards).
@@ -126,14 +131,22 @@ def _stream_tokens(events: list[Any], request_model: str | None) -> Tokens | Non
     return Tokens(model or request_model, inputs or 0, outputs or 0)
 
 
+FAILED_STATUS = 400
+
+
 def interaction_tokens(interaction: Interaction) -> Tokens | None:
+    """The tokens of a recorded exchange; None (unknown) when its successful response
+    reported none, zero for a failed request, which is not billed."""
     body = interaction.request.body
     request_model = _model_of(body)
     if request_model is None:
         # Google puts the model in the path: /v1beta/models/gemini-2.0-flash:generateContent
         match = re.search(r"/models/([^/:?]+)", interaction.request.url)
         request_model = match.group(1) if match else None
-    return read_tokens(interaction.response, request_model)
+    tokens = read_tokens(interaction.response, request_model)
+    if tokens is None and interaction.response.status >= FAILED_STATUS:
+        return Tokens(request_model, 0, 0)
+    return tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +157,7 @@ class ModelCall:
     step: str | None
     judge: str | None
     tokens: Tokens | None
+    """None when the response reported no usage: the call is unmetered."""
     latency: tuple[int, int] | None
     """Time to the first byte and in all, in milliseconds."""
 
@@ -288,7 +302,10 @@ class Figures:
     output_tokens: int = 0
     cost_nanos: int = 0
     unpriced_calls: int = 0
-    """Calls whose model has no declared price (or reported no tokens): not in the cost."""
+    """Calls whose model has no declared price, or that are unmetered: not in the cost."""
+    unmetered_calls: int = 0
+    """Calls whose response reported no usage: not in the tokens, which are unknown when
+    every call is unmetered."""
     timed_calls: int = 0
     first_byte_ms: int = 0
     total_ms: int = 0
@@ -302,11 +319,18 @@ class Figures:
     def cost(self) -> float:
         return round(self.cost_nanos / NANOS, 9)
 
+    @property
+    def tokens_unknown(self) -> bool:
+        """Every call is unmetered: the token figures are unknown, not zero."""
+        return self.model_calls > 0 and self.unmetered_calls == self.model_calls
+
     def add_call(self, call: ModelCall, prices: Prices) -> None:
         self.model_calls += 1
         tokens = call.tokens
         cost = prices.cost_nanos(tokens) if tokens is not None else None
-        if tokens is not None:
+        if tokens is None:
+            self.unmetered_calls += 1
+        else:
             self.input_tokens += tokens.input_tokens
             self.output_tokens += tokens.output_tokens
         if cost is None:
@@ -327,13 +351,15 @@ class Figures:
         return self.cost if metric == "cost" else float(getattr(self, metric))
 
     def to_json(self) -> dict[str, Any]:
+        unknown = self.tokens_unknown
         return {
             "model_calls": self.model_calls,
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "tokens": self.tokens,
+            "input_tokens": None if unknown else self.input_tokens,
+            "output_tokens": None if unknown else self.output_tokens,
+            "tokens": None if unknown else self.tokens,
             "cost": self.cost,
             "unpriced_calls": self.unpriced_calls,
+            "unmetered_calls": self.unmetered_calls,
             "timed_calls": self.timed_calls,
             "first_byte_ms": self.first_byte_ms,
             "total_ms": self.total_ms,
@@ -341,12 +367,15 @@ class Figures:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Figures:
+        # Unknown tokens (null) are the sum of no metered call; reports written before
+        # calls were told apart as unmetered have none.
         return cls(
             model_calls=data["model_calls"],
-            input_tokens=data["input_tokens"],
-            output_tokens=data["output_tokens"],
+            input_tokens=data["input_tokens"] or 0,
+            output_tokens=data["output_tokens"] or 0,
             cost_nanos=round(data["cost"] * NANOS),
             unpriced_calls=data["unpriced_calls"],
+            unmetered_calls=data.get("unmetered_calls", 0),
             timed_calls=data["timed_calls"],
             first_byte_ms=data["first_byte_ms"],
             total_ms=data["total_ms"],

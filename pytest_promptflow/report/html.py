@@ -13,8 +13,13 @@ from markupsafe import Markup, escape
 
 from pytest_promptflow.budget import CaseUsage, StepUsage
 from pytest_promptflow.drift.classify import CAUSES, CaseDrift, StepDrift
-from pytest_promptflow.report.summary import SessionTally
-from pytest_promptflow.usage import Figures, format_cost
+from pytest_promptflow.report.summary import (
+    PARTIAL_LEGEND,
+    SessionTally,
+    cost_text,
+    tokens_text,
+)
+from pytest_promptflow.usage import Figures
 
 _WORDS = re.compile(r"\s+|\w+|[^\w\s]")
 
@@ -122,9 +127,7 @@ def html_report(tally: SessionTally, accept_command: str) -> str:
     rows = _rows(tally.cases, tally.usage_cases)
 
     def cost(figures: Figures) -> str:
-        if figures.model_calls and figures.unpriced_calls == figures.model_calls:
-            return "no price"
-        return format_cost(figures.cost, tally.currency)
+        return cost_text(figures, tally.currency)
 
     def latency(figures: Figures) -> str:
         return f"{figures.total_ms / figures.timed_calls:.0f} ms" if figures.timed_calls else "—"
@@ -139,5 +142,7 @@ def html_report(tally: SessionTally, accept_command: str) -> str:
         over_budget=len(tally.over_budget_cases),
         accept_command=accept_command,
         cost=cost,
+        tokens=tokens_text,
+        partial_legend=PARTIAL_LEGEND,
         latency=latency,
     )

@@ -19,7 +19,14 @@ from pytest_promptflow.report.markdown_escape import (
     table_cell,
     visible,
 )
-from pytest_promptflow.report.summary import SessionTally, usage_row
+from pytest_promptflow.report.summary import (
+    PARTIAL,
+    PARTIAL_LEGEND,
+    UNKNOWN,
+    USAGE_OPTION_HINT,
+    SessionTally,
+    usage_row,
+)
 
 REPORT_SCHEMA_VERSION = 2
 REPORT_SUFFIXES = (".md", ".json", ".html")
@@ -184,11 +191,11 @@ def _case_name(case: str | None, test: str) -> str:
 
 
 def _markdown_usage(tally: SessionTally) -> list[str]:
-    """Per step: model calls, tokens, cost and latency, golden -> now; each case over budget."""
+    """Per step: model calls, tokens, cost and latency, golden -> now; the legend of its
+    marks; each case over budget."""
     rows = [
         usage_row(name, step, tally.currency, full=True)
-        for name, step in sorted(tally.usage.items())
-        if step.now.model_calls
+        for name, step in tally.shown_usage().items()
     ]
     if not rows:
         return []
@@ -199,6 +206,18 @@ def _markdown_usage(tally: SessionTally) -> list[str]:
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [_table_row(code_span(row[0]), *map(escape_text, row[1:])) for row in rows]
+    notes = []
+    if tally.partial_sums():
+        notes.append(f"{code_span(PARTIAL)}: {escape_text(PARTIAL_LEGEND)}.")
+    unmetered = tally.unmetered_steps()
+    if unmetered:
+        notes.append(
+            f"Usage unknown for {', '.join(map(code_span, unmetered))}: model calls reported "
+            f"no token usage, so their tokens and cost show {UNKNOWN} and their budget is not "
+            f"judged. For an OpenAI stream, add {code_span(USAGE_OPTION_HINT)} and record again."
+        )
+    for note in notes:
+        lines += ["", note]
     if tally.over_budget_cases:
         lines.append("")
     for case in tally.over_budget_cases:

@@ -11,6 +11,17 @@ from pytest_promptflow.drift.classify import CAUSES, CaseDrift
 from pytest_promptflow.trace import StepCall
 from pytest_promptflow.usage import Figures, format_cost
 
+UNKNOWN = "—"
+"""A figure no call reported: tokens of unmetered calls, the latency of untimed ones."""
+PARTIAL = "*"
+"""After a sum that leaves some calls out: unmetered (tokens, cost) or unpriced (cost)."""
+NO_PRICE = "no price"
+USAGE_OPTION_HINT = 'stream_options={"include_usage": True}'
+PARTIAL_LEGEND = (
+    "a sum over part of the calls: the others reported no usage (tokens and cost), "
+    "or their model has no declared price (cost)"
+)
+
 
 @dataclass
 class StepTally:
@@ -171,9 +182,30 @@ class SessionTally:
             ]
         return lines
 
+    def shown_usage(self) -> dict[str, StepUsageTally]:
+        """The steps of the usage table: those that made model calls, by name."""
+        return {name: tally for name, tally in sorted(self.usage.items()) if tally.now.model_calls}
+
+    def unmetered_steps(self) -> list[str]:
+        """The steps of the usage table some of whose calls, golden or now, reported no usage."""
+        return [
+            name
+            for name, tally in self.shown_usage().items()
+            if tally.now.unmetered_calls or (tally.golden_cases and tally.golden.unmetered_calls)
+        ]
+
+    def partial_sums(self) -> bool:
+        """Whether the usage table shows a sum marked as leaving some calls out."""
+        return any(
+            _partial(figures)
+            for tally in self.shown_usage().values()
+            for figures in (tally.now, tally.golden if tally.golden_cases else tally.now)
+        )
+
     def usage_lines(self, full: bool = False) -> list[str]:
-        """Per step: model calls, tokens in/out, cost and latency, golden -> now."""
-        steps = {name: tally for name, tally in sorted(self.usage.items()) if tally.now.model_calls}
+        """Per step: model calls, tokens in/out, cost and latency, golden -> now; what a
+        ``*`` means, and how to get the figures no call reported."""
+        steps = self.shown_usage()
         if not steps:
             return []
         rows = [usage_row(name, tally, self.currency, full) for name, tally in steps.items()]
@@ -190,6 +222,15 @@ class SessionTally:
                 c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
             ]
             lines.append("  ".join(cells).rstrip())
+        if self.partial_sums():
+            lines.append(f"{PARTIAL} {PARTIAL_LEGEND}")
+        unmetered = self.unmetered_steps()
+        if unmetered:
+            lines += [
+                f"usage unknown for {', '.join(unmetered)}: model calls reported no token "
+                f"usage, so their tokens and cost show {UNKNOWN} and their budget is not judged.",
+                f"  For an OpenAI stream, add {USAGE_OPTION_HINT} and record again.",
+            ]
         return lines
 
 
@@ -201,36 +242,59 @@ def _change(old: str, new: str) -> str:
     return new if old == new else f"{old} -> {new}"
 
 
+def _partial(figures: Figures) -> bool:
+    calls = figures.model_calls
+    return 0 < figures.unmetered_calls < calls or 0 < figures.unpriced_calls < calls
+
+
+def tokens_text(figures: Figures, metric: str) -> str:
+    """``input_tokens``, ``output_tokens`` or ``tokens``: unknown (``—``) when no call
+    reported usage, the sum of those that did marked ``*`` when some did not."""
+    if figures.tokens_unknown:
+        return UNKNOWN
+    text = f"{getattr(figures, metric):,}"
+    return text + PARTIAL if figures.unmetered_calls else text
+
+
+def cost_text(figures: Figures, currency: str) -> str:
+    """The cost: unknown (``—``) when no call reported usage, ``no price`` when no call
+    is priced, the priced calls' sum marked ``*`` when some calls are not in it."""
+    if figures.model_calls and figures.unpriced_calls == figures.model_calls:
+        return UNKNOWN if figures.tokens_unknown else NO_PRICE
+    return format_cost(figures.cost, currency) + (PARTIAL if figures.unpriced_calls else "")
+
+
+def _tokens_in_out(figures: Figures) -> str:
+    if figures.tokens_unknown:
+        return UNKNOWN
+    text = f"{figures.input_tokens:,}/{figures.output_tokens:,}"
+    return text + PARTIAL if figures.unmetered_calls else text
+
+
 def usage_row(name: str, tally: StepUsageTally, currency: str, full: bool) -> list[str]:
     """One step's row; golden -> now where the golden figures differ."""
     now, golden = tally.now, tally.golden if tally.golden_cases else tally.now
 
-    def cost(figures: Figures) -> str:
-        if figures.unpriced_calls == figures.model_calls:
-            return "no price"
-        return format_cost(figures.cost, currency) + ("*" if figures.unpriced_calls else "")
-
     def mean_ms(total: int, figures: Figures) -> str:
-        return f"{total / figures.timed_calls:.0f} ms" if figures.timed_calls else "—"
+        return f"{total / figures.timed_calls:.0f} ms" if figures.timed_calls else UNKNOWN
 
     if full:
         return [
             name,
             _change(str(golden.model_calls), str(now.model_calls)),
-            _change(f"{golden.input_tokens:,}", f"{now.input_tokens:,}"),
-            _change(f"{golden.output_tokens:,}", f"{now.output_tokens:,}"),
-            _change(cost(golden), cost(now)),
+            _change(tokens_text(golden, "input_tokens"), tokens_text(now, "input_tokens")),
+            _change(tokens_text(golden, "output_tokens"), tokens_text(now, "output_tokens")),
+            _change(cost_text(golden, currency), cost_text(now, currency)),
             _change(mean_ms(golden.first_byte_ms, golden), mean_ms(now.first_byte_ms, now)),
             _change(mean_ms(golden.total_ms, golden), mean_ms(now.total_ms, now)),
             str(tally.over_budget),
         ]
-    tokens = _change(
-        f"{golden.input_tokens:,}/{golden.output_tokens:,}",
-        f"{now.input_tokens:,}/{now.output_tokens:,}",
-    )
+    tokens = _change(_tokens_in_out(golden), _tokens_in_out(now))
+    # A growth between sums that leave calls out would measure nothing.
+    metered = not (golden.unmetered_calls or now.unmetered_calls)
     growth = (
         f" ({(now.tokens - golden.tokens) / golden.tokens * 100:+.0f}%)"
-        if golden.tokens and now.tokens != golden.tokens
+        if metered and golden.tokens and now.tokens != golden.tokens
         else ""
     )
     over = f"  {tally.over_budget} over budget" if tally.over_budget else ""
@@ -238,6 +302,6 @@ def usage_row(name: str, tally: StepUsageTally, currency: str, full: bool) -> li
         name,
         str(now.model_calls),
         tokens + growth,
-        _change(cost(golden), cost(now)),
+        _change(cost_text(golden, currency), cost_text(now, currency)),
         mean_ms(now.total_ms, now) + over,
     ]
