@@ -185,7 +185,7 @@ def test_escaped_text_in_a_table_cell_is_one_cell(value: str) -> None:
 def test_escaped_text_stays_readable_where_nothing_needs_escaping() -> None:
     detail = "classify changed 1a2b3c4d5e6f -> 0f9e8d7c6b5a; its inputs changed too (from x)"
     assert escape_text(detail) == detail
-    assert escape_text("<b>&") == "\\<b>\\&"
+    assert escape_text("<b>&lt;") == "&lt;b>&amp;lt;"
     assert escape_text("see www.x.test") == "see www\\.x.test"
 
 

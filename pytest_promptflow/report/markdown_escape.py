@@ -9,7 +9,8 @@ text or raw HTML there, so every piece of such text goes through one of these he
   CommonMark allows), padded with a space where the value begins or ends with a backtick
   or a space;
 - ``fenced_block``: a fenced block whose fence is longer than any backtick run inside;
-- ``escape_text``: plain text with every character that could start markup escaped;
+- ``escape_text``: plain text with every character that could start markup escaped (``<``
+  and ``&`` as character references, which every Markdown dialect and HTML read as text);
 - ``table_cell``: a cell's Markdown with its pipes escaped, which GFM tables split on
   before anything else, even inside code spans.
 
@@ -25,10 +26,14 @@ import re
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _NAMED_CONTROLS = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _BACKTICK_RUN = re.compile(r"`+")
-# CommonMark's inline markup (code, emphasis, links, images, raw HTML, autolinks,
-# entities) and GFM's and GitHub's (strikethrough, tables, autolinked URLs and emails,
-# mentions, issue references, math) all start with one of these.
-_MARKUP = re.compile(r"[\\`*_~\[\]!<&|$:@#]|(?<=[wW]{3})\.")
+# What starts CommonMark's inline markup (code, emphasis, links, images) and GFM's and
+# GitHub's (strikethrough, tables, autolinked URLs and emails, mentions, issue references,
+# math): escaped with a backslash.
+_MARKUP = re.compile(r"[\\`*_~\[\]!|$:@#]|(?<=[wW]{3})\.")
+# What starts raw HTML, autolinks and entities: written as character references, which
+# every Markdown dialect and HTML read as text.
+_HTML = re.compile(r"[<&]")
+_REFERENCES = {"<": "&lt;", "&": "&amp;"}
 _EDGE_SPACE = re.compile(r"^\s+|\s+$")
 
 
@@ -75,9 +80,12 @@ def _edge_space(found: re.Match[str]) -> str:
 
 def escape_text(text: str) -> str:
     """``text`` as plain Markdown text that renders as written: on one line, every
-    character that could start markup backslash-escaped, and whitespace at either end
-    written as a character reference, so that ``**`` around it still makes it bold."""
-    return _EDGE_SPACE.sub(_edge_space, _MARKUP.sub(r"\\\g<0>", visible(text)))
+    character that could start markup backslash-escaped (raw HTML and entities by a
+    character reference), and whitespace at either end written as a character reference,
+    so that ``**`` around it still makes it bold."""
+    escaped = _MARKUP.sub(r"\\\g<0>", visible(text))
+    escaped = _HTML.sub(lambda found: _REFERENCES[found[0]], escaped)
+    return _EDGE_SPACE.sub(_edge_space, escaped)
 
 
 def table_cell(markdown: str) -> str:
