@@ -202,9 +202,11 @@ def test_the_terminal_summary_is_compact_and_full_on_request(chain: Project) -> 
 
 def test_budget_lines_that_cannot_be_read_are_a_usage_error(project: Project) -> None:
     project.pytester.makeini("[pytest]\npromptflow_budget = tokens 20%\n")
-    project.write("def test_nothing():\n    pass\n")
+    project.write("import pathlib\n\ndef test_nothing():\n    pathlib.Path('ran').touch()\n")
     result = project.run()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "promptflow_budget: cannot read 'tokens 20%'" in result.stderr.str()
+    assert not (project.path / "ran").exists(), "no test runs"
 
 
 def test_a_price_without_input_and_output_is_refused_naming_the_file(tmp_path: Path) -> None:
