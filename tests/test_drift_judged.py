@@ -3,35 +3,118 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Any
 
+import anthropic
+import openai
 import pytest
 from drift_chains import LABEL_PROMPT, ONE_STEP_NODE, reply, write_chain, write_one_step
-from llm_fakes import FakeLLM, Project
+from llm_fakes import ANTHROPIC_KEY, OPENAI_KEY, FakeLLM, Project
 
 from pytest_promptflow import drift
-from pytest_promptflow.drift.judging import JudgeSession, judge_prompt, parse_verdict
+from pytest_promptflow.drift.judging import JudgeSession, parse_verdict
 
 CRITERIA = "the same resolution is offered to the customer"
 JUDGED = f"Annotated[str, drift.judged({CRITERIA!r})]"
 GOLDEN = "We will send a replacement router this week."
 REWORDED = "A new router is on its way to you this week."
 CHANGED = "We will refund the router this week."
+OFFERS = {GOLDEN: "a replacement", REWORDED: "a replacement", CHANGED: "a refund"}
+"""What each value offers the customer, as the judge model understands it."""
 
-PROJECT_JUDGE = """
+# The project's judge, on each SDK, as README's conftest.py sets it.
+PROJECT_JUDGES = {
+    "openai": """
 from endpoint import openai_client
 from pytest_promptflow import drift
 
 drift.use_judge(drift.OpenAIJudge(openai_client(), model="gpt-4o-mini"))
-"""
+""",
+    "anthropic": """
+from endpoint import anthropic_client
+from pytest_promptflow import drift
+
+drift.use_judge(drift.AnthropicJudge(anthropic_client(), model="claude-haiku-4-5"))
+""",
+}
+PROJECT_JUDGE = PROJECT_JUDGES["openai"]
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+PLACEHOLDERS = ("{criteria}", "{old}", "{new}")
+
+
+def documented_judge_prompt() -> str:
+    """The judges' prompt as the README shows it, with its placeholders."""
+    readme = README.read_text(encoding="utf-8")
+    block = re.search(r"Both send this prompt.*?```text\n(.*?)\n```", readme, re.DOTALL)
+    assert block is not None, "the README shows the judges' prompt"
+    assert all(placeholder in block[1] for placeholder in PLACEHOLDERS)
+    return block[1]
+
+
+def documented_prompt_for(old: Any, new: Any, criteria: str = CRITERIA) -> str:
+    """The README's prompt with the values filled in (the values are JSON)."""
+    return (
+        documented_judge_prompt()
+        .replace("{criteria}", criteria)
+        .replace("{old}", json.dumps(old))
+        .replace("{new}", json.dumps(new))
+    )
 
 
 def verdict(equivalent: bool, reason: str) -> str:
     return json.dumps({"equivalent": equivalent, "reason": reason})
 
 
-def judge_asks(llm: FakeLLM, old: str, new: str) -> str:
-    return judge_prompt(old, new, CRITERIA)
+class JudgeModel(dict[str, str]):
+    """The fake API's answers (``FakeLLM.answers``), with a judge model behind them.
+
+    A prompt in the shape the README documents is read as a model would read it: the
+    criteria, the golden value and the new value are taken out of its text, and the
+    verdict is decided from what those values offer, so that a prompt that does not hold
+    both values gets a wrong verdict. Any other prompt gets its scripted answer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        parts = re.split(
+            "(" + "|".join(map(re.escape, PLACEHOLDERS)) + ")", documented_judge_prompt()
+        )
+        self.pattern = re.compile(
+            "".join(
+                f"(?P<{part[1:-1]}>.*)" if part in PLACEHOLDERS else re.escape(part)
+                for part in parts
+            ),
+            re.DOTALL,
+        )
+        self.read: list[tuple[str, Any, Any]] = []
+        """(criteria, golden, new) of each judge prompt, as read out of its text."""
+        self.in_prose = False
+        """Answer in prose instead of the JSON verdict asked for."""
+
+    def judge(self, prompt: str) -> str | None:
+        found = self.pattern.fullmatch(prompt)
+        if found is None:
+            return None
+        golden, new = json.loads(found["old"]), json.loads(found["new"])
+        self.read.append((found["criteria"], golden, new))
+        if self.in_prose:
+            return "Yes, they mean the same."
+        offered, offers = OFFERS.get(golden, golden), OFFERS.get(new, new)
+        if offered == offers:
+            return verdict(True, f"both offer {offered}")
+        return verdict(False, f"{offers} is not {offered}")
+
+    def get(self, prompt: str, default: Any = None) -> Any:  # type: ignore[override]
+        answer = self.judge(prompt)
+        return answer if answer is not None else super().get(prompt, default)
+
+    def __missing__(self, prompt: str) -> str:
+        answer = self.judge(prompt)
+        if answer is None:
+            raise KeyError(prompt)
+        return answer
 
 
 def judge_requests(llm: FakeLLM) -> list[dict[str, Any]]:
@@ -39,25 +122,45 @@ def judge_requests(llm: FakeLLM) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def judged(project: Project) -> Project:
-    """A one-step chain whose output is judged by the project's judge, recorded once."""
-    project.pytester.makeconftest(PROJECT_JUDGE)
+def judged(project: Project, request: pytest.FixtureRequest) -> Project:
+    """A one-step chain whose output is judged by the project's judge (OpenAI's unless
+    parametrized), recorded once; the fake API answers the judge as a model would."""
+    project.pytester.makeconftest(PROJECT_JUDGES[getattr(request, "param", "openai")])
     write_one_step(project, JUDGED)
+    project.llm.answers = JudgeModel()
     project.llm.answers[LABEL_PROMPT] = reply({"value": GOLDEN})
     project.record().assert_outcomes(passed=1)
     project.llm.reset()
     return project
 
 
+def judge_model(where: Project | FakeLLM) -> JudgeModel:
+    answers = (where.llm if isinstance(where, Project) else where).answers
+    assert isinstance(answers, JudgeModel)
+    return answers
+
+
+BOTH_JUDGES = pytest.mark.parametrize("judged", ["openai", "anthropic"], indirect=True)
+
+
+@BOTH_JUDGES
 def test_a_judged_change_is_recorded_tagged_and_replayed_offline(judged: Project) -> None:
     llm = judged.llm
     llm.answers[LABEL_PROMPT] = reply({"value": REWORDED})
-    llm.answers[judge_asks(llm, GOLDEN, REWORDED)] = verdict(True, "both send a new router")
 
     judged.record().assert_outcomes(passed=1)
 
+    # The judge was sent the README's prompt, golden and new value in their places.
     (asked,) = judge_requests(llm)
-    assert asked["model"] == "gpt-4o-mini"
+    prompt = documented_prompt_for(GOLDEN, REWORDED)
+    assert asked["messages"] == [{"role": "user", "content": prompt}]
+    assert asked["temperature"] == 0
+    if "max_tokens" in asked:  # Anthropic's Messages API
+        assert asked["model"] == "claude-haiku-4-5"
+    else:
+        assert asked["model"] == "gpt-4o-mini"
+        assert asked["response_format"] == {"type": "json_object"}
+    assert judge_model(judged).read == [(CRITERIA, GOLDEN, REWORDED)]
     interactions = judged.cassette("test_chain/test_label.json")["interactions"]
     assert [(i["step"], i.get("judge")) for i in interactions] == [
         ("label", None),
@@ -67,18 +170,26 @@ def test_a_judged_change_is_recorded_tagged_and_replayed_offline(judged: Project
 
     llm.reset()
     with llm.offline():
-        replayed = judged.run()
+        replayed = judged.run("--promptflow-report=report.json")
     replayed.assert_outcomes(passed=1)
     replayed.stdout.re_match_lines([r"^label +1 +1 +1 +0 +0$"])
     assert llm.requests == []
+    # The recorded verdict, parsed again: the change tolerated, with the judge's reason.
+    report = json.loads((judged.path / "report.json").read_text(encoding="utf-8"))
+    (change,) = report["cases"][0]["steps"][0]["changes"]
+    assert (change["path"], change["tolerated"], change["score"]) == (
+        "value",
+        True,
+        "both offer a replacement",
+    )
 
 
+@BOTH_JUDGES
 def test_a_judge_that_finds_another_meaning_fails_the_gate_with_its_reason(
     judged: Project,
 ) -> None:
     llm = judged.llm
     llm.answers[LABEL_PROMPT] = reply({"value": CHANGED})
-    llm.answers[judge_asks(llm, GOLDEN, CHANGED)] = verdict(False, "a refund is not a replacement")
 
     result = judged.record()
 
@@ -98,7 +209,6 @@ def test_a_missing_judge_recording_is_a_miss_with_the_command_never_a_live_call(
 ) -> None:
     llm = judged.llm
     llm.answers[LABEL_PROMPT] = reply({"value": REWORDED})
-    llm.answers[judge_asks(llm, GOLDEN, REWORDED)] = verdict(True, "both send a new router")
     judged.record().assert_outcomes(passed=1)
     # The criteria change, so the recorded verdict no longer answers the judge's request.
     write_one_step(judged, JUDGED.replace("to the customer", "to the user"))
@@ -119,12 +229,13 @@ def test_a_missing_judge_recording_is_a_miss_with_the_command_never_a_live_call(
     assert judge_requests(llm) == [], "replay never asks the model"
 
 
+@BOTH_JUDGES
 def test_a_malformed_verdict_is_an_error_naming_the_step_and_field_never_a_pass(
     judged: Project,
 ) -> None:
     llm = judged.llm
     llm.answers[LABEL_PROMPT] = reply({"value": REWORDED})
-    llm.answers[judge_asks(llm, GOLDEN, REWORDED)] = "Yes, they mean the same."
+    judge_model(judged).in_prose = True
 
     result = judged.record()
 
@@ -169,11 +280,11 @@ def test_the_same_question_is_asked_once_per_recorded_run(project: Project) -> N
     project.pytester.makeconftest(PROJECT_JUDGE)
     write_chain(project, TWICE)
     llm = project.llm
+    llm.answers = JudgeModel()
     llm.answers[LABEL_PROMPT] = reply({"value": GOLDEN})
     project.record().assert_outcomes(passed=1)
     llm.reset()
     llm.answers[LABEL_PROMPT] = reply({"value": REWORDED})
-    llm.answers[judge_asks(llm, GOLDEN, REWORDED)] = verdict(True, "both send a new router")
 
     project.record().assert_outcomes(passed=1)
 
@@ -195,6 +306,50 @@ def test_a_judged_field_without_any_judge_says_how_to_set_one(project: Project) 
 
 
 # -- without pytest: the session, the parser and a judge of one's own --------------------------
+
+
+def ready_made_judge(provider: str, llm: FakeLLM) -> drift.OpenAIJudge | drift.AnthropicJudge:
+    if provider == "anthropic":
+        client = anthropic.Anthropic(base_url=llm.url, api_key=ANTHROPIC_KEY, max_retries=0)
+        return drift.AnthropicJudge(client)
+    return drift.OpenAIJudge(
+        openai.OpenAI(base_url=llm.url + "/v1", api_key=OPENAI_KEY, max_retries=0)
+    )
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_a_ready_made_judge_sends_the_documented_prompt_and_reads_the_verdict(
+    llm: FakeLLM, provider: str
+) -> None:
+    llm.answers = JudgeModel()
+    judge = ready_made_judge(provider, llm)
+
+    assert judge(GOLDEN, CHANGED, CRITERIA) == drift.Verdict(False, "a refund is not a replacement")
+
+    (asked,) = llm.requests
+    expected = {
+        "messages": [{"role": "user", "content": documented_prompt_for(GOLDEN, CHANGED)}],
+        "temperature": 0,
+    }
+    if provider == "anthropic":
+        expected |= {"model": "claude-haiku-4-5", "max_tokens": 300}
+    else:
+        expected |= {"model": "gpt-4o-mini", "response_format": {"type": "json_object"}}
+    assert asked == expected
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_a_ready_made_judge_answered_in_prose_is_a_judge_error(llm: FakeLLM, provider: str) -> None:
+    llm.answers = JudgeModel()
+    judge_model(llm).in_prose = True
+    rule = drift.judged(CRITERIA, judge=ready_made_judge(provider, llm))
+
+    with pytest.raises(
+        drift.JudgeError,
+        match=r"^the judge of step 'draft', field body, in case T-1 failed: malformed verdict: "
+        "the reply is not a JSON object: 'Yes, they mean the same.'$",
+    ):
+        JudgeSession("T-1").judge(rule, "draft", "body", GOLDEN, REWORDED)
 
 
 def test_a_judge_of_ones_own_decides_and_is_asked_once_per_question() -> None:

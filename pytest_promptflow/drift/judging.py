@@ -125,8 +125,10 @@ class AnthropicJudge:
         reply = self.client.messages.create(
             model=self.model,
             max_tokens=self.max_tokens,
-            temperature=0,
             messages=[{"role": "user", "content": judge_prompt(old, new, criteria)}],
+            # anthropic 1.0 dropped the ``temperature`` argument; the API still reads the
+            # field, which ``extra_body`` sends with every version of the SDK.
+            extra_body={"temperature": 0},
         )
         text = "".join(getattr(block, "text", "") for block in reply.content)
         return parse_verdict(text)
