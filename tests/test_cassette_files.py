@@ -235,6 +235,31 @@ def test_a_recorded_run_reads_the_same_however_its_json_is_laid_out(
     assert [run.interactions[i] for i in range(len(run.interactions))] == expected.interactions
 
 
+def test_a_small_plain_file_is_read_at_once_and_only_an_unusual_one_carefully(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    careful_readings: list[str] = []
+    careful = cassette_reading._validated_one_by_one
+
+    def counted(document: dict[str, Any]) -> RecordedRun | None:
+        careful_readings.append(document["test"])
+        return careful(document)
+
+    monkeypatch.setattr(cassette_reading, "_validated_one_by_one", counted)
+    plain = tmp_path / "plain.json"
+    plain.write_text(json.dumps(VALID, indent=2), encoding="utf-8")
+    # Valid, but "NaN" anywhere in the text is left to the careful reading.
+    unusual = tmp_path / "unusual.json"
+    unusual.write_text(json.dumps({**VALID, "test": "test_NaN.py::test_ask"}), encoding="utf-8")
+
+    assert read_recorded_run(plain) == RecordedRun.model_validate(VALID)
+    assert careful_readings == [], "a plain file is validated at once"
+    assert read_recorded_run(unusual) == RecordedRun.model_validate(
+        {**VALID, "test": "test_NaN.py::test_ask"}
+    )
+    assert careful_readings == ["test_NaN.py::test_ask"]
+
+
 def test_a_large_file_keeps_its_interactions_compact_and_keyed_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
