@@ -4,6 +4,7 @@ the budget gate and accept, byte-stable re-recording, -n 2 and merged shards."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -198,6 +199,106 @@ def test_the_terminal_summary_is_compact_and_full_on_request(chain: Project) -> 
     assert f"{figures['input']}/{figures['output']}" in compact
     assert "first byte" in full
     assert "over budget" in full
+
+
+def usage_rows(output: str) -> dict[str, dict[str, str]]:
+    """The terminal summary's usage table: each step's cells by column."""
+    lines = output[output.index("\nusage  ") + 1 :].splitlines()
+    header = re.split(r" {2,}", lines[0].strip())
+    rows = {}
+    for line in lines[1:]:
+        if not line.strip() or line.startswith("="):
+            break
+        cells = re.split(r" {2,}", line.strip())
+        rows[cells[0]] = dict(zip(header, cells, strict=True))
+    return rows
+
+
+def test_the_summary_shows_the_mean_latency_of_a_call(chain: Project) -> None:
+    # Every call of a case takes as long, and the cases 100, 200 and 600 ms: 300 ms a call.
+    for case, total_ms in {"login": 100, "export": 200, "outage": 600}.items():
+        path = chain.cassettes / f"test_chain/test_chain/{case}.json"
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+        for interaction in recorded["interactions"]:
+            interaction["latency"] = {"first_byte_ms": total_ms // 10, "total_ms": total_ms}
+        path.write_text(json.dumps(recorded), encoding="utf-8")
+
+    with chain.llm.offline():
+        compact = chain.run().stdout.str()
+        full = chain.run("--promptflow-usage=full").stdout.str()
+
+    for step, calls in {"summarize": "3", "shout": "3", "sign": "6"}.items():
+        assert usage_rows(compact)[step]["calls"] == calls
+        assert usage_rows(compact)[step]["latency"] == "300 ms"
+        assert usage_rows(full)[step]["first byte"] == "30 ms"
+        assert usage_rows(full)[step]["total"] == "300 ms"
+
+
+MIXED_PRICES = """
+[tool.promptflow.prices]
+currency = "USD"
+"gpt-4o-mini" = { input = 1000, output = 2000 }
+"""
+MIXED_CHAIN = """
+import pytest
+
+from endpoint import anthropic_client, openai_client
+from pytest_promptflow import step
+
+
+def ask_openai(text: str) -> str:
+    reply = openai_client().chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": text}]
+    )
+    return reply.choices[0].message.content
+
+
+def ask_anthropic(text: str) -> str:
+    reply = anthropic_client().messages.create(
+        model="claude-haiku-4-5", max_tokens=50, messages=[{"role": "user", "content": text}]
+    )
+    return reply.content[0].text
+
+
+@step
+def priced(text: str) -> str:
+    return ask_openai(text)
+
+
+@step
+def partly_priced(text: str) -> str:
+    return ask_openai(text) + ask_anthropic(text)
+
+
+@step
+def unpriced(text: str) -> str:
+    return ask_anthropic(text)
+
+
+@pytest.mark.promptflow
+def test_chain():
+    priced("Hi")
+    partly_priced("Hi")
+    unpriced("Hi")
+"""
+
+
+def test_the_summary_marks_a_cost_without_every_price_and_a_step_without_any(
+    project: Project,
+) -> None:
+    (project.path / "pyproject.toml").write_text(MIXED_PRICES)
+    project.write(MIXED_CHAIN)
+    project.record().assert_outcomes(passed=1)
+
+    with project.llm.offline():
+        compact = project.run().stdout.str()
+        full = project.run("--promptflow-usage=full").stdout.str()
+
+    # OpenAI's answer "reply to 'Hi', answer 1": 21 tokens in at 1000, 5 out at 2000.
+    for table in (usage_rows(compact), usage_rows(full)):
+        assert table["priced"]["cost"] == "0.031 USD"
+        assert table["partly_priced"]["cost"] == "0.031 USD*"
+        assert table["unpriced"]["cost"] == "no price"
 
 
 def test_budget_lines_that_cannot_be_read_are_a_usage_error(project: Project) -> None:
