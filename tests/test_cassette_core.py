@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from optional_packages import require
 
 from pytest_promptflow import CassetteError
 from pytest_promptflow.cassette.format import (
@@ -93,7 +94,7 @@ def test_an_answer_keeps_the_fingerprint_it_was_recorded_under(
 def test_the_lean_httpx_conversion_gives_vcrpy_the_request_its_own_conversion_gives(
     module_name: str,
 ) -> None:
-    httpx = pytest.importorskip(module_name)
+    httpx = require(module_name)
     from vcr.stubs import httpx_stubs
 
     request = httpx.Request(

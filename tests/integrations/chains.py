@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
-import os
 import textwrap
 from types import ModuleType
 
-import pytest
 from framework_server import GEMINI_KEY
 from llm_fakes import Project
+from optional_packages import require
 
 CHAIN = """
 from __future__ import annotations
@@ -117,13 +115,4 @@ def record_replay_and_break(project: Project, framework: str, *, xdist: bool = F
 
 def framework(module: str, distribution: str) -> ModuleType:
     """``module`` imported, or this test module skipped (failed in CI) saying what to install."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as error:
-        reason = (
-            f"{distribution} is not installed ({error}); install the frameworks extra: "
-            "python -m pip install -e '.[test,frameworks]'"
-        )
-        if os.environ.get("CI"):
-            pytest.fail(f"CI runs every framework integration: {reason}", pytrace=False)
-        pytest.skip(reason, allow_module_level=True)
+    return require(module, distribution, extra="frameworks", module_level=True)
