@@ -207,7 +207,7 @@ def usage_rows(output: str) -> dict[str, dict[str, str]]:
     header = re.split(r" {2,}", lines[0].strip())
     rows = {}
     for line in lines[1:]:
-        if not line.strip() or line.startswith("="):
+        if not line.strip() or line.startswith(("=", "*")):  # the table ends at its legend
             break
         cells = re.split(r" {2,}", line.strip())
         rows[cells[0]] = dict(zip(header, cells, strict=True))
