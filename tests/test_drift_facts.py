@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from typing import Annotated, Any, Literal
 
 import pytest
@@ -194,6 +196,20 @@ def test_facts_is_the_default_rule_of_free_text_and_literals_stay_exact() -> Non
     assert changes(golden, {"body": "Your refund was not approved.", "queue": "billing"}) == [
         ("body", "facts()", False)
     ]
+
+
+def test_drift_facts_is_still_the_rule_s_factory_after_a_first_comparison() -> None:
+    declared_after_comparing = (
+        "from pytest_promptflow import drift\n"
+        "drift.Facts().judge('It costs 1 USD.', 'It costs 2 USD.')\n"
+        "assert drift.facts() == drift.Facts(), drift.facts\n"
+    )
+
+    finished = subprocess.run(
+        [sys.executable, "-c", declared_after_comparing], capture_output=True, text=True
+    )
+
+    assert finished.returncode == 0, finished.stderr
 
 
 def test_the_score_of_a_facts_change_names_the_differing_facts() -> None:

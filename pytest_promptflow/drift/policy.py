@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import functools
+import sys
 import types
 import typing
 from collections.abc import Callable, Sequence
@@ -93,6 +94,7 @@ class Facts(Rule):
             return Judgement(tolerated=False)
         from pytest_promptflow.drift.facts import describe, fact_changes
 
+        _keep_the_factory_exported()
         differences = fact_changes(old, new)
         return Judgement(tolerated=not differences, score=describe(differences) or None)
 
@@ -191,6 +193,16 @@ def similar(threshold: float = DEFAULT_SIMILARITY) -> Similar:
 
 def facts() -> Facts:
     return Facts()
+
+
+def _keep_the_factory_exported() -> None:
+    """Put ``facts`` back on the ``drift`` package. Importing the module
+    ``pytest_promptflow.drift.facts`` binds its name on the package, over the factory the
+    package exports, and ``drift.facts()`` called after a first comparison (a model
+    declared inside a test) would call a module."""
+    package = sys.modules.get("pytest_promptflow.drift")
+    if package is not None and package.__dict__.get("facts", facts) is not facts:
+        package.__dict__["facts"] = facts
 
 
 def judged(criteria: str, judge: Judge | None = None) -> Judged:
