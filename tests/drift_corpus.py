@@ -107,6 +107,99 @@ CORPUS: tuple[TextPair, ...] = (
         "The replacement ships in 2-3 days.",
         "The replacement ships in 5-7 days.",
     ),
+    # -- two numbers trading places inside a longer sentence ---------------------------
+    TextPair(
+        "meaning",
+        "number",
+        "The customer paid 120.00 USD but was promised 100.00 USD; the difference will be "
+        "refunded within 5 days.",
+        "The customer paid 100.00 USD but was promised 120.00 USD; the difference will be "
+        "refunded within 5 days.",
+    ),
+    TextPair(
+        "meaning",
+        "number",
+        "We charged you $49.99 for the annual plan and $4.99 for the monthly add-on, which "
+        "you can cancel at any time.",
+        "We charged you $4.99 for the annual plan and $49.99 for the monthly add-on, which "
+        "you can cancel at any time.",
+    ),
+    TextPair(
+        "meaning",
+        "number",
+        "A late fee of $15 was added to your balance of $240, which is now overdue by a week.",
+        "A late fee of $240 was added to your balance of $15, which is now overdue by a week.",
+    ),
+    TextPair(
+        "meaning",
+        "number",
+        "Standard shipping takes 5 days while express shipping takes 2 days for every order "
+        "placed this month.",
+        "Standard shipping takes 2 days while express shipping takes 5 days for every order "
+        "placed this month.",
+    ),
+    TextPair(
+        "meaning",
+        "number",
+        "Password reset links expire after 15 minutes, whereas verification links stay valid "
+        "for 48 hours.",
+        "Password reset links expire after 48 hours, whereas verification links stay valid "
+        "for 15 minutes.",
+    ),
+    TextPair(
+        "meaning",
+        "number",
+        "Your order shipped with 3 laptops and 12 monitors, and the invoice lists everything "
+        "as delivered on time.",
+        "Your order shipped with 12 laptops and 3 monitors, and the invoice lists everything "
+        "as delivered on time.",
+    ),
+    TextPair(
+        "meaning",
+        "number",
+        "Of the 250 orders placed yesterday, 30 are delayed because the warehouse scanner "
+        "failed during the night shift.",
+        "Of the 30 orders placed yesterday, 250 are delayed because the warehouse scanner "
+        "failed during the night shift.",
+    ),
+    TextPair(
+        "meaning",
+        "number",
+        "We assigned 3 agents to the outage for 5 hours before it was resolved.",
+        "We assigned 5 agents to the outage for 3 hours before it was resolved.",
+    ),
+    TextPair(
+        "meaning",
+        "number",
+        "On the outage, 3 agents worked for 5 hours.",
+        "On the outage, 5 agents worked for 3 hours.",
+    ),
+    TextPair(
+        "meaning",
+        "number",
+        "The team of 4 engineers spent 6 days on the migration of the billing database.",
+        "The team of 6 engineers spent 4 days on the migration of the billing database.",
+    ),
+    # -- approximators keep the number, not a changed value ----------------------------
+    TextPair(
+        "meaning",
+        "number",
+        "Delivery should take about 24 hours.",
+        "Delivery should take about 48 hours.",
+    ),
+    TextPair("meaning", "number", "It helps for an hour.", "It helps for about a day."),
+    TextPair(
+        "meaning",
+        "number",
+        "The battery lasts roughly 10 hours on a full charge.",
+        "The battery lasts roughly 6 hours on a full charge.",
+    ),
+    TextPair(
+        "meaning",
+        "number",
+        "The migration needs at least 3 days of downtime.",
+        "The migration needs at most 3 days of downtime.",
+    ),
     # -- dates and times --------------------------------------------------------------
     TextPair(
         "meaning",
@@ -334,5 +427,99 @@ CORPUS: tuple[TextPair, ...] = (
         "paraphrase",
         "Restart the sync agent, then check the Acme Relay logs for errors.",
         "Check the logs of Acme Relay for errors after restarting the sync agent.",
+    ),
+    # -- the same numbers, each still with what it qualifies ---------------------------
+    TextPair(
+        "paraphrase",
+        "paraphrase",
+        "The customer paid 120.00 USD but was promised 100.00 USD; the difference will be "
+        "refunded within 5 days.",
+        "The customer was promised 100.00 USD but paid 120.00 USD; the difference will be "
+        "refunded within 5 days.",
+    ),
+    TextPair(
+        "paraphrase",
+        "paraphrase",
+        "The customer paid 120.00 USD but was promised 100.00 USD; the difference will be "
+        "refunded within 5 days.",
+        "Although 100.00 USD was promised, 120.00 USD was paid by the customer, and the "
+        "difference will be refunded within 5 days.",
+    ),
+    TextPair(
+        "paraphrase",
+        "paraphrase",
+        "Standard shipping takes 5 days while express shipping takes 2 days for every order "
+        "placed this month.",
+        "For every order placed this month, express shipping takes 2 days while standard "
+        "shipping takes 5 days.",
+    ),
+    TextPair(
+        "paraphrase",
+        "paraphrase",
+        "Your order shipped with 3 laptops and 12 monitors, and the invoice lists everything "
+        "as delivered on time.",
+        "The invoice lists everything as delivered on time; your order shipped with 12 "
+        "monitors and 3 laptops.",
+    ),
+    TextPair(
+        "paraphrase",
+        "paraphrase",
+        "Of the 250 orders placed yesterday, 30 are delayed because the warehouse scanner "
+        "failed during the night shift.",
+        "Because the warehouse scanner failed during the night shift, 30 of the 250 orders "
+        "placed yesterday are delayed.",
+    ),
+    TextPair(
+        "paraphrase",
+        "paraphrase",
+        "A late fee of $15 was added to your balance of $240, which is now overdue by a week.",
+        "Your balance of $240, now overdue by a week, had a $15 late fee added to it.",
+    ),
+    TextPair(
+        "paraphrase",
+        "paraphrase",
+        "We will credit 20 USD to your account within 3 business days.",
+        "Within 3 business days, your account will be credited with 20 USD.",
+    ),
+    # -- approximators and bounds added, removed or kept -------------------------------
+    TextPair("paraphrase", "paraphrase", "It helps for an hour.", "It helps for about an hour."),
+    TextPair(
+        "paraphrase",
+        "paraphrase",
+        "Delivery takes 24 hours.",
+        "Delivery takes around 24 hours.",
+    ),
+    TextPair(
+        "paraphrase",
+        "paraphrase",
+        "We will reply within 24 hours.",
+        "We will reply within approximately 24 hours.",
+    ),
+    TextPair(
+        "paraphrase",
+        "paraphrase",
+        "The job runs for roughly three hours.",
+        "The job runs for 3 hours.",
+    ),
+    TextPair(
+        "paraphrase",
+        "paraphrase",
+        "Nearly 200 users were affected by the outage.",
+        "About 200 users were affected by the outage.",
+    ),
+    TextPair(
+        "paraphrase", "paraphrase", "The import takes almost a week.", "The import takes a week."
+    ),
+    TextPair(
+        "paraphrase",
+        "paraphrase",
+        "We have some 50 tickets open.",
+        "We have 50 open tickets.",
+    ),
+    TextPair(
+        "paraphrase",
+        "paraphrase",
+        "Refunds take up to 10 days.",
+        "Refunds take no more than 10 days.",
     ),
 )

@@ -10,6 +10,8 @@ from typing import Annotated, Any, Literal
 import pytest
 from drift_chains import ONE_STEP_NODE, record_then_rerecord, reply, write_one_step
 from drift_corpus import CORPUS, TextPair
+from hypothesis import given
+from hypothesis import strategies as st
 from llm_fakes import Project
 from pydantic import BaseModel
 
@@ -50,7 +52,7 @@ def test_a_synonym_swap_keeps_every_fact_which_is_what_judges_are_for() -> None:
 
 
 def test_the_corpus_is_large_and_balanced_enough_to_mean_something() -> None:
-    assert len(CORPUS) >= 40
+    assert len(CORPUS) >= 80
     assert {p.fact for p in CORPUS if p.kind == "meaning"} >= {
         "negation",
         "number",
@@ -62,7 +64,8 @@ def test_the_corpus_is_large_and_balanced_enough_to_mean_something() -> None:
         "url",
         "quote",
     }
-    assert sum(p.kind == "paraphrase" for p in CORPUS) >= 17
+    assert sum(p.kind == "paraphrase" for p in CORPUS) >= 35
+    assert sum(p.kind == "meaning" and p.fact == "number" for p in CORPUS) >= 20
 
 
 # -- each kind of fact, both ways ----------------------------------------------------------
@@ -170,6 +173,207 @@ def test_a_quote_must_stay_word_for_word() -> None:
 def test_a_short_label_is_a_fact_as_a_whole() -> None:
     assert kinds("billing", "outage") == ["text"]
     assert kinds("Acme Pulse", "acme pulse.") == []
+
+
+def test_two_amounts_trading_places_in_a_long_sentence_name_what_each_qualified() -> None:
+    old = (
+        "The customer paid 120.00 USD but was promised 100.00 USD; the difference will be "
+        "refunded within 5 days."
+    )
+    new = (
+        "The customer paid 100.00 USD but was promised 120.00 USD; the difference will be "
+        "refunded within 5 days."
+    )
+
+    assert fact_changes(old, new) == [
+        FactChange(
+            "number",
+            ("120.00 USD (customer, paid)", "100.00 USD (promised)"),
+            ("120.00 USD (promised)", "100.00 USD (customer, paid)"),
+        )
+    ]
+
+
+# Two clauses, each a number with what it qualifies; the sentence around them is long.
+_CLAUSES = (
+    ("the customer paid", "for the laptop"),
+    ("the store refunded", "for the cable"),
+    ("the courier delivered", "to the warehouse"),
+    ("the team ordered", "for the office"),
+    ("the bank held", "on the account"),
+)
+_UNITS = ("USD", "EUR", "days", "hours", "GB", "", "%")
+_JOINERS = (" but ", ", while ", "; ", ", whereas ", " and ")
+_PREAMBLES = (
+    "",
+    "As we discussed on the phone, ",
+    "According to the notes in the ticket history, ",
+)
+_AFTERWORDS = (
+    ".",
+    ", as the summary sent yesterday explains in more detail.",
+    "; please keep this message for your records.",
+)
+
+
+@st.composite
+def two_clause_sentences(draw: st.DrawFn) -> tuple[str, str, str]:
+    """A sentence whose two clauses each hold a number, the sentence with the two numbers
+    traded, and the sentence with its clauses in the other order."""
+    (first_verb, first_object), (second_verb, second_object) = draw(
+        st.lists(st.sampled_from(_CLAUSES), min_size=2, max_size=2, unique=True)
+    )
+    one, other = draw(
+        st.lists(st.integers(min_value=2, max_value=990), min_size=2, max_size=2, unique=True)
+    )
+    unit = draw(st.sampled_from(_UNITS))
+    joiner = draw(st.sampled_from(_JOINERS))
+    preamble, afterword = draw(st.sampled_from(_PREAMBLES)), draw(st.sampled_from(_AFTERWORDS))
+
+    def clause(verb: str, value: int, thing: str) -> str:
+        amount = f"{value}{unit}" if unit == "%" else f"{value} {unit}".strip()
+        return f"{verb} {amount} {thing}"
+
+    first, second = clause(first_verb, one, first_object), clause(second_verb, other, second_object)
+    traded_first = clause(first_verb, other, first_object)
+    traded_second = clause(second_verb, one, second_object)
+    return (
+        f"{preamble}{first}{joiner}{second}{afterword}",
+        f"{preamble}{traded_first}{joiner}{traded_second}{afterword}",
+        f"{preamble}{second}{joiner}{first}{afterword}",
+    )
+
+
+@given(two_clause_sentences())
+def test_two_numbers_trading_places_is_a_change_and_clauses_trading_places_is_not(
+    sentences: tuple[str, str, str],
+) -> None:
+    sentence, numbers_traded, clauses_traded = sentences
+
+    assert [change.kind for change in fact_changes(sentence, numbers_traded)] == ["number"]
+    assert fact_changes(sentence, clauses_traded) == []
+    assert fact_changes(sentence, sentence) == []
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        # passive voice, "X was paid" for "paid X"
+        (
+            "The customer paid 120.00 USD but was promised 100.00 USD.",
+            "120.00 USD was paid by the customer, although 100.00 USD had been promised.",
+        ),
+        # a number moved to another place in its sentence, with what it qualifies
+        (
+            "We will credit 20 USD to your account within 3 business days.",
+            "Within 3 business days, your account will be credited with 20 USD.",
+        ),
+        (
+            "We refunded 20 USD after you paid 100 USD.",
+            "After you paid 100 USD, we refunded 20 USD.",
+        ),
+        (
+            "Two engineers will spend 3 days on the fix.",
+            "The fix will take two engineers 3 days.",
+        ),
+        (
+            "The trial lasts 14 days, after which the account is paused for 30 days.",
+            "After a 14-day trial, the account is paused for 30 days.",
+        ),
+    ],
+)
+def test_numbers_that_keep_what_they_qualify_may_move_in_their_sentence(old: str, new: str) -> None:
+    assert fact_changes(old, new) == []
+    assert fact_changes(new, old) == []
+
+
+# -- approximators and bounds --------------------------------------------------------------
+
+APPROXIMATORS = (
+    "about",
+    "around",
+    "roughly",
+    "approximately",
+    "nearly",
+    "some",
+    "almost",
+    "approx.",
+    "circa",
+    "close to",
+    "~",
+)
+
+
+@pytest.mark.parametrize("approximator", APPROXIMATORS)
+def test_an_approximator_keeps_the_number_it_comes_before(approximator: str) -> None:
+    exact, approximate = "It takes 24 hours.", f"It takes {approximator} 24 hours."
+
+    assert fact_changes(exact, approximate) == []
+    assert fact_changes(approximate, exact) == []
+    assert fact_changes(approximate, f"It takes {approximator} one day.") == []
+    assert kinds(approximate, f"It takes {approximator} 48 hours.") == ["number"]
+    assert kinds(exact, f"It takes {approximator} 48 hours.") == ["number"]
+
+
+@pytest.mark.parametrize("approximator", APPROXIMATORS[:7])
+def test_one_of_a_unit_after_an_approximator_is_still_a_number(approximator: str) -> None:
+    assert fact_changes("It helps for an hour.", f"It helps for {approximator} an hour.") == []
+    assert fact_changes(f"It helps for {approximator} an hour.", "It helps for an hour.") == []
+    assert kinds(f"We waited {approximator} an hour.", f"We waited {approximator} a week.") == [
+        "number"
+    ]
+    # Without a preposition of time "a week" is no number; still, it is the same week.
+    assert fact_changes("We waited a week.", f"We waited {approximator} a week.") == []
+    assert kinds("We waited a week.", f"We waited {approximator} a day.") == ["number"]
+
+
+def test_a_changed_number_is_named_with_its_approximator_or_bound() -> None:
+    assert fact_changes("Expect it in about 24 hours.", "Expect it in about 48 hours.") == [
+        FactChange("number", ("about 24 hours",), ("about 48 hours",))
+    ]
+    assert fact_changes("It helps for an hour.", "It helps for about two hours.") == [
+        FactChange("number", ("an hour",), ("about two hours",))
+    ]
+    assert fact_changes("Refunds take up to 10 days.", "Refunds take 10 days or more.") == [
+        FactChange("number", ("up to 10 days",), ("10 days or more",))
+    ]
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("The migration needs at least 3 days.", "The migration needs at most 3 days."),
+        ("It affects more than 30 users.", "It affects fewer than 30 users."),
+        ("Refunds take up to 10 days.", "Refunds take 10 days or more."),
+        ("Keep no less than 5 GB free.", "Keep under 5 GB free."),
+    ],
+)
+def test_a_bound_turned_the_other_way_is_a_change(old: str, new: str) -> None:
+    assert kinds(old, new) == ["number"]
+    assert kinds(new, old) == ["number"]
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("The migration needs at least 3 days.", "The migration needs 3 days or more."),
+        ("Refunds take up to 10 days.", "Refunds take no more than 10 days."),
+        ("Refunds take up to 10 days.", "Refunds take 10 days."),
+        ("It affects more than 30 users.", "It affects 30 users."),
+    ],
+)
+def test_a_bound_kept_added_or_removed_is_no_change(old: str, new: str) -> None:
+    assert fact_changes(old, new) == []
+    assert fact_changes(new, old) == []
+
+
+def test_a_number_joined_to_its_unit_by_a_hyphen_is_a_number_not_a_code() -> None:
+    assert fact_changes("You get a 14-day trial.", "Your trial lasts 14 days.") == []
+    assert fact_changes("You get a 14-day trial.", "You get a two-week trial.") == []
+    assert kinds("You get a two-week trial.", "You get a three-week trial.") == ["number"]
+    assert fact_changes("You get a 14-day trial.", "You get a 30-day trial.") == [
+        FactChange("number", ("14-day",), ("30-day",))
+    ]
 
 
 # -- as a rule: the default for text, literals exact ---------------------------------------

@@ -7,7 +7,9 @@ Each kind of fact answers one question a reviewer would ask of a reworded answer
   ``never``, ``cannot``, ``no longer``, ``n't`` contractions, ``none``, ``unable``...).
 - **number**: are the amounts the same? Numbers with their unit or currency, durations
   normalised (``24 hours`` = ``1 day``), currencies by code (``$5`` = ``5 USD``), and
-  which word each number qualifies, so that two amounts trading places is a change.
+  which words each number qualifies, so that two amounts trading places is a change. An
+  approximator (``about``, ``around``...) keeps the number; a bound (``at least``, ``up
+  to``...) gives it a direction, and only the opposite direction changes it.
 - **date** and **time**: months, weekdays, ``today``/``tomorrow``..., numeric dates
   (``2024-03-05``), clock times (``3pm`` = ``15:00``).
 - **name**: people, products and organisations: capitalised words inside a sentence, runs
@@ -19,7 +21,9 @@ Each kind of fact answers one question a reviewer would ask of a reworded answer
 
 A name, an identifier, a quote or a date word is *kept* when the other text still
 contains it anywhere (in any case), so a rewording that moves it is fine; a number is
-kept when the other text has the same value with a compatible unit.
+kept when the other text has the same value with a compatible unit, bounded the same way
+or not at all (one of a unit, ``a week``, also when the other text says those words).
+Two kept numbers that trade what they qualify are a change (``_swapped``).
 
 It is a heuristic for English, written with regular expressions because the libraries
 that parse such text properly (spaCy, NLTK) load models or data at run time, which
@@ -36,6 +40,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from typing import NamedTuple
 
 SHORT_TEXT_WORDS = 2
 """Two texts of at most this many words each are labels: when they keep every other
@@ -131,6 +136,105 @@ _OTHER_UNITS = {
 }
 # Words between a number and its time unit that do not change the unit.
 _UNIT_QUALIFIERS = frozenset({"business", "working", "calendar", "full", "more", "additional"})
+# Words before a number that make it approximate without changing it: "about 24 hours"
+# states the 24 hours of "24 hours". ("close to" is the one of two words.)
+_APPROXIMATORS = frozenset(
+    {"about", "around", "roughly", "approximately", "approx", "nearly", "almost", "some", "circa"}
+)
+# Words before a number that bound it: "at least 3 days" and "at most 3 days" differ.
+# Each phrase is read backwards from the number, as a tuple of words.
+_BOUNDS_BEFORE: dict[tuple[str, ...], str] = {
+    **dict.fromkeys(
+        [
+            ("up", "to"),
+            ("at", "most"),
+            ("no", "more", "than"),
+            ("not", "more", "than"),
+            ("less", "than"),
+            ("fewer", "than"),
+            ("under",),
+            ("below",),
+            ("maximum", "of"),
+        ],
+        "at most",
+    ),
+    **dict.fromkeys(
+        [
+            ("at", "least"),
+            ("no", "less", "than"),
+            ("not", "less", "than"),
+            ("no", "fewer", "than"),
+            ("more", "than"),
+            ("over",),
+            ("above",),
+            ("minimum", "of"),
+        ],
+        "at least",
+    ),
+}
+_LONGEST_BOUND = max(len(phrase) for phrase in _BOUNDS_BEFORE)
+# The last word of every approximator and bound: most numbers come after none of them.
+_MODIFIER_ENDS = _APPROXIMATORS | {phrase[-1] for phrase in _BOUNDS_BEFORE} | {"to"}
+# "3 days or more", "5 seats or fewer": the bound that follows a number and its unit.
+_BOUNDS_AFTER = {
+    **dict.fromkeys(["more", "longer", "above", "over", "later"], "at least"),
+    **dict.fromkeys(["less", "fewer", "shorter", "below", "under", "sooner"], "at most"),
+}
+# Words that end a clause: a number qualifies the words of its own clause, not those of
+# the clause beside it ("paid 120 USD | but was promised 100 USD").
+_CLAUSE_WORDS = frozenset(
+    {
+        "and",
+        "but",
+        "or",
+        "nor",
+        "while",
+        "whilst",
+        "whereas",
+        "although",
+        "though",
+        "because",
+        "so",
+        "yet",
+        "however",
+        "unless",
+        "if",
+        "when",
+        "whenever",
+        "then",
+        "plus",
+        "instead",
+        "otherwise",
+    }
+)
+_CLAUSE_PUNCTUATION = re.compile(r"[,;:.!?()\[\]\n\u2014\u2026]")
+# A period after these ends an abbreviation, not a clause: "approx. 24 hours".
+_ABBREVIATIONS = frozenset({"approx", "ca", "vs", "incl", "excl", "e.g", "i.e"})
+# A word is put in its stem before qualifiers are compared, and these irregular forms
+# first in the form the stem would come from: "paid 120 USD" and "the 120 USD we pay".
+_IRREGULAR_FORMS = {
+    "paid": "pay",
+    "spent": "spend",
+    "sent": "send",
+    "gave": "give",
+    "given": "give",
+    "took": "take",
+    "taken": "take",
+    "got": "get",
+    "lost": "lose",
+    "sold": "sell",
+    "bought": "buy",
+    "won": "win",
+    "made": "make",
+    "kept": "keep",
+    "held": "hold",
+    "owed": "owe",
+    "left": "leave",
+    "built": "build",
+    "began": "begin",
+    "begun": "begin",
+    "ran": "run",
+}
 _NUMBER_WORDS = {
     "zero": 0,
     "one": 1,
@@ -284,6 +388,22 @@ def _whole_words(words: Iterable[str]) -> re.Pattern[str]:
 _NEGATION_WORD = _whole_words(_NEGATION_WORDS)
 _LETTERS = re.compile(r"[A-Za-z]+")
 _DATE_WORDS = frozenset([*_MONTHS, *_WEEKDAYS, *_RELATIVE_DAYS])
+# Words that say nothing of what a number qualifies: its unit, its approximator or bound,
+# the small words of any sentence.
+_NOT_QUALIFIERS = (
+    _STOPWORDS
+    | _CURRENCY_WORDS.keys()
+    | _SECONDS.keys()
+    | _CALENDAR_UNITS.keys()
+    | _OTHER_UNITS.keys()
+    | _UNIT_QUALIFIERS
+    | _APPROXIMATORS
+    | _NEGATION_WORDS
+    | {"least", "fewer", "under", "below", "over", "above", "maximum", "minimum", "close"}
+    | {"am", "pm", "a.m", "p.m"}
+    | {"across", "among", "between", "through", "against", "along", "beyond", "despite"}
+    | {"except", "upon", "without", "toward", "towards", "behind", "near", "past", "like"}
+)
 
 
 @dataclass(frozen=True)
@@ -294,12 +414,29 @@ class NumberFact:
     """``USD``, ``s`` (a duration in seconds), ``%``, ``month``..., or None."""
     text: str
     context: frozenset[str]
-    """The content words around the number: what it qualifies."""
+    """The content words of its clause nearest to the number, as written: what it
+    qualifies. Only worked out in a text with another number to tell it apart from."""
     written: Decimal
     """The number as written, before a duration became seconds."""
+    qualifiers: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
+    """The stems of ``context`` on its left and on its right, nearest first."""
+    bound: str | None = None
+    """``at least`` or ``at most`` when a bound comes with it, None otherwise."""
+    phrase: str | None = None
+    """``a week``, ``an hour``: the words of one of a unit, which the other text keeps by
+    saying them anywhere (``takes a week`` and ``takes almost a week``)."""
 
     def compatible(self, other: NumberFact) -> bool:
         if self.unit is None or other.unit is None:
+            return self.written == other.written
+        return self.unit == other.unit and self.value == other.value
+
+    def keeps(self, other: NumberFact) -> bool:
+        """Whether ``other`` states this number: the same amount, bounded the same way or
+        either one not bounded at all."""
+        if self.bound is not None and other.bound is not None and self.bound != other.bound:
+            return False
+        if self.unit is None or other.unit is None:  # as ``compatible``, in one call
             return self.written == other.written
         return self.unit == other.unit and self.value == other.value
 
@@ -322,10 +459,23 @@ class Facts:
     times: dict[str, str] = field(default_factory=dict)
     whole: str | None = None
     """The normalised text itself, when it is short enough to be a fact."""
+    name_order: list[tuple[str, int]] = field(default_factory=list)
+    """The key of every name word, in the order of the text, with its place: the number of
+    its word in the text, counted so that two words apart in the text are never
+    consecutive numbers. A run of consecutive names is reported as one (``Acme Pulse``)."""
 
     @functools.cached_property
     def lowered(self) -> str:
         return self.text.lower()
+
+    @functools.cached_property
+    def normalised(self) -> str:
+        return _normalised(self.text)
+
+    @functools.cached_property
+    def distinguishing(self) -> list[dict[str, float]]:
+        """The distinguishing qualifiers of each of ``numbers`` (``_distinguishing``)."""
+        return _distinguishing(self.numbers)
 
 
 @dataclass(frozen=True)
@@ -401,8 +551,9 @@ _DURATION_WORDS = frozenset(_SECONDS)
 
 def _may_hold_number_words(text: str) -> bool:
     """Whether ``text``, which has no digit, may hold a number ``_numbers`` would find: a
-    number word (``three``, ``twenty-five``) or ``a``/``an`` before a duration (``within
-    a day``). Most texts hold none, and are spared the walk over their words."""
+    number word (``three``, ``twenty-five``, ``two-week``) or ``a``/``an`` before a
+    duration (``within a day``). Most texts hold none, and are spared the walk over their
+    words."""
     if text.isascii():  # lower-casing first is the same only for ASCII ("\u212a" -> "k")
         words = frozenset(_WORD.findall(text.lower()))
     else:
@@ -411,7 +562,11 @@ def _may_hold_number_words(text: str) -> bool:
         return True
     if not _ONE_OF_A_UNIT.isdisjoint(words) and not _DURATION_WORDS.isdisjoint(words):
         return True
-    return "-" in text and any(_number_word(word) is not None for word in words if "-" in word)
+    return "-" in text and any(
+        _number_word(word.rpartition("-")[0]) is not None or _number_word(word) is not None
+        for word in words
+        if "-" in word
+    )
 
 
 def _word_forms(words: list[str]) -> frozenset[str]:
@@ -428,8 +583,15 @@ def _word_forms(words: list[str]) -> frozenset[str]:
 def _is_identifier(token: str) -> bool:
     if token.startswith("#"):
         return True
+    lower = token.lower()
+    number, dash, unit = lower.partition("-")
+    if dash and number.isdigit() and unit in _UNIT_WORDS:
+        return False  # "a 14-day trial", "a 12-month plan": a number with its unit
     # 3pm, 2nd, 10am, 5k, 24h, 10x: a number with a unit, not a code.
-    return not _NUMBER_WITH_UNIT.fullmatch(token.lower())
+    return not _NUMBER_WITH_UNIT.fullmatch(lower)
+
+
+_UNIT_WORDS = frozenset([*_SECONDS, *_CALENDAR_UNITS, *_OTHER_UNITS, *_CURRENCY_WORDS])
 
 
 def _negations(text: str, facts: Facts) -> None:
@@ -483,67 +645,227 @@ def _tokens_with_spans(text: str) -> list[tuple[str, int, int]]:
     return [(m.group(), *m.span()) for m in _WORD.finditer(text)]
 
 
+class _NumberAt(NamedTuple):
+    """A number found at a token, before what it qualifies is worked out."""
+
+    at: int
+    """Its token: the digits, the number word, or ``a``/``an``."""
+    first: int
+    """Its first token: its currency, when that comes first (``$``, ``USD``)."""
+    value: Decimal
+    unit: str | None
+    shown: str
+    written: Decimal
+    unit_words: int
+    """How many tokens after ``at`` its unit takes."""
+
+
 def _numbers(text: str, facts: Facts) -> None:
     tokens = _tokens_with_spans(text)
     lowered = [token.lower() for token, _, _ in tokens]
-    for index, (token, start, _end) in enumerate(tokens):
-        value: Decimal | None = None
-        unit: str | None = None
-        shown = token
-        lower = lowered[index]
-        if token[0].isdigit():
-            number_text = shown = token.rstrip(".,")
-            if _is_part_of_identifier(text, start, start + len(number_text)):
-                continue
-            try:
-                value = Decimal(number_text.replace(",", ""))
-            except InvalidOperation:
-                continue
-            before = lowered[index - 1] if index else ""
-            if before in _CURRENCY_SYMBOLS:
-                unit, shown = _CURRENCY_SYMBOLS[before], before + number_text
-            elif len(before) == 3 and before in _CURRENCY_WORDS:
-                # "USD 49.99"
-                unit, shown = _CURRENCY_WORDS[before], f"{tokens[index - 1][0]} {number_text}"
-        elif lower in _NUMBER_WORDS or "-" in lower:
-            value = _number_word(lower)
-            if value is None:
-                continue
-            following = lowered[index + 1] if index + 1 < len(lowered) else ""
-            known_unit = (
-                _unit_at(lowered, index + 1)[0] is not None
-                or _unit_at(lowered, _range_end(text, tokens, lowered, index))[0] is not None
-            )
-            plural_noun = following.endswith("s") and following not in _STOPWORDS
-            if not known_unit and not (value != 1 and plural_noun):
-                continue
-        elif lower in ("a", "an") and index and lowered[index - 1] in ("within", "in", "for"):
-            # "within a day", "in an hour": one of the unit.
-            if _unit_at(lowered, index + 1)[0] in ("s",):
-                value = Decimal(1)
-            else:
-                continue
-        else:
-            continue
-        written = value
-        if unit is None:
-            unit, factor, unit_words = _unit_at(lowered, index + 1)
-            if unit is not None:
-                shown = " ".join([shown, *(tokens[index + 1 + k][0] for k in range(unit_words))])
-            else:
-                # The first number of a range takes the unit of the second: "2-3 days".
-                unit, factor, _ = _unit_at(lowered, _range_end(text, tokens, lowered, index))
-            if factor is not None:
-                value *= factor
+    found = [
+        number
+        for index in range(len(tokens))
+        if (number := _number_at(text, tokens, lowered, index)) is not None
+    ]
+    if not found:
+        return
+    modifiers = [_modifier_before(lowered, number.first) for number in found]
+    if len(found) == 1:
+        # What a number qualifies tells it apart from another number: there is none.
         facts.numbers.append(
-            NumberFact(
-                value.normalize(),
-                unit,
-                shown.strip(),
-                _context(lowered, index),
-                written.normalize(),
-            )
+            _number_fact(tokens, lowered, found[0], modifiers[0], frozenset(), ((), ()))
         )
+        return
+    clauses = _clauses(text, tokens, lowered)
+    own_clauses = [clauses[number.at] for number in found]
+    # What a number qualifies stops at the next number: its words are that one's.
+    for number in found:
+        clauses[number.at] = -1
+    # Where each number starts (its approximator or bound, its currency) and ends (its unit).
+    spans = [
+        (modifier, number.at + number.unit_words)
+        for (modifier, _), number in zip(modifiers, found, strict=True)
+    ]
+    for place, number in enumerate(found):
+        # A word between two numbers qualifies the nearer one, or both when halfway.
+        start, end = spans[place]
+        lowest = -(-(start + spans[place - 1][1]) // 2) if place else 0
+        highest = (end + spans[place + 1][0]) // 2 if place + 1 < len(spans) else len(tokens)
+        context, qualifiers = _context(
+            lowered, clauses, own_clauses[place], (start - 1, lowest), (number.at + 1, highest)
+        )
+        facts.numbers.append(
+            _number_fact(tokens, lowered, number, modifiers[place], context, qualifiers)
+        )
+
+
+def _number_at(
+    text: str, tokens: list[tuple[str, int, int]], lowered: list[str], index: int
+) -> _NumberAt | None:
+    """The number whose token is at ``index``, with its unit; None when it is none."""
+    token, start, _ = tokens[index]
+    lower = lowered[index]
+    unit: str | None = None
+    factor: Decimal | None = None
+    shown = token
+    first = index
+    if token[0].isdigit():
+        number_text = shown = token.rstrip(".,")
+        if _is_part_of_identifier(text, start, start + len(number_text)):
+            return None
+        try:
+            value = Decimal(number_text.replace(",", ""))
+        except InvalidOperation:
+            return None
+        before = lowered[index - 1] if index else ""
+        if before in _CURRENCY_SYMBOLS:
+            unit, shown = _CURRENCY_SYMBOLS[before], before + number_text
+            first = index - 1
+        elif len(before) == 3 and before in _CURRENCY_WORDS:
+            # "USD 49.99"
+            unit, shown = _CURRENCY_WORDS[before], f"{tokens[index - 1][0]} {number_text}"
+            first = index - 1
+    elif lower in _NUMBER_WORDS or "-" in lower:
+        word_value = _number_word(lower)
+        if word_value is None:
+            # "a two-week trial": a number word joined to its unit by a hyphen.
+            head, _, tail = lower.rpartition("-")
+            word_value = _number_word(head) if head else None
+            unit, factor, _ = _unit_at([tail], 0)
+            if word_value is None or unit is None or unit in _OTHER_UNITS.values():
+                return None
+        value = word_value
+        following = lowered[index + 1] if index + 1 < len(lowered) else ""
+        known_unit = (
+            _unit_at(lowered, index + 1)[0] is not None
+            or _unit_at(lowered, _range_end(text, tokens, lowered, index))[0] is not None
+        )
+        plural_noun = following.endswith("s") and following not in _STOPWORDS
+        if unit is None and not known_unit and not (value != 1 and plural_noun):
+            return None
+    elif lower in _ONE_OF_A_UNIT and _is_one_of_a_duration(lowered, index):
+        value = Decimal(1)  # "within a day", "in about an hour": one of the unit
+    else:
+        return None
+    written = value
+    unit_words = 0
+    if unit is None:
+        unit, factor, unit_words = _unit_at(lowered, index + 1)
+        if unit is not None:
+            shown = text[start : tokens[index + unit_words][2]]  # "24 hours", "14-day"
+        else:
+            # The first number of a range takes the unit of the second: "2-3 days".
+            unit, factor, _ = _unit_at(lowered, _range_end(text, tokens, lowered, index))
+    if factor is not None:
+        value *= factor
+    return _NumberAt(index, first, value, unit, shown, written, unit_words)
+
+
+def _number_fact(
+    tokens: list[tuple[str, int, int]],
+    words: list[str],
+    number: _NumberAt,
+    modifier: tuple[int, str | None],
+    context: frozenset[str],
+    qualifiers: tuple[tuple[str, ...], tuple[str, ...]],
+) -> NumberFact:
+    index, first, value, unit, shown, written, unit_words = number
+    start, bound = modifier
+    if start < first:
+        shown = " ".join([*(tokens[k][0] for k in range(start, first)), shown])
+    if bound is None:
+        bound = _bound_after(words, index + 1 + unit_words)
+        if bound is not None:  # "10 days or more"
+            shown += "".join(
+                f" {tokens[k][0]}" for k in range(index + 1 + unit_words, index + 3 + unit_words)
+            )
+    one_of_a_unit = words[index] in _ONE_OF_A_UNIT
+    phrase = " ".join(words[index : index + 1 + unit_words]) if one_of_a_unit else None
+    return NumberFact(
+        value.normalize(),
+        unit,
+        shown.strip(),
+        context,
+        written.normalize(),
+        qualifiers,
+        bound,
+        phrase,
+    )
+
+
+def _is_one_of_a_duration(words: list[str], index: int) -> bool:
+    """Whether ``a``/``an`` at ``index`` is one of the duration after it: after a
+    preposition of time (``within a day``, ``for an hour``), an approximator (``about an
+    hour``) or a bound (``up to a week``)."""
+    if _unit_at(words, index + 1)[0] != "s":
+        return False
+    modifier, _ = _modifier_before(words, index)
+    previous = words[modifier - 1] if modifier else ""
+    return modifier < index or previous in _PREPOSITIONS_OF_TIME
+
+
+# Not "takes a minute" nor "lasts a second": said of anything quick, they state no amount.
+_PREPOSITIONS_OF_TIME = frozenset({"within", "in", "for", "after"})
+
+
+def _modifier_before(words: list[str], first: int) -> tuple[int, str | None]:
+    """The approximators and bounds right before the number that starts at ``first``:
+    where they start, and the bound they set (``at least``, ``at most`` or None)."""
+    start, bound = first, None
+    for _ in range(2):  # "up to about 3 days": a bound and an approximator, either order
+        if not start or words[start - 1] not in _MODIFIER_ENDS:
+            break
+        if words[start - 1] in _APPROXIMATORS:
+            start -= 1
+            continue
+        if start >= 2 and words[start - 2] == "close" and words[start - 1] == "to":
+            start -= 2
+            continue
+        for length in range(min(_LONGEST_BOUND, start), 0, -1):
+            found = _BOUNDS_BEFORE.get(tuple(words[start - length : start]))
+            if found is not None:
+                start, bound = start - length, bound or found
+                break
+        else:
+            break
+    return start, bound
+
+
+def _bound_after(words: list[str], index: int) -> str | None:
+    """The bound that follows a number and its unit: ``3 days or more``."""
+    if index + 1 < len(words) and words[index] == "or":
+        return _BOUNDS_AFTER.get(words[index + 1])
+    return None
+
+
+def _clauses(text: str, tokens: list[tuple[str, int, int]], words: list[str]) -> list[int]:
+    """The clause of each token, numbered from 0: a new one begins after punctuation
+    (``,``, ``;``, ``.``, a dash...) and at a word that joins clauses (``but``, ``and``,
+    ``while``...)."""
+    # Where the punctuation is, found in one search of the text, then met token by token.
+    marks = [match.start() for match in _CLAUSE_PUNCTUATION.finditer(text)]
+    marks.append(len(text))
+    mark = 0
+    clause = 0
+    found = [0] * len(tokens)
+    for index in range(1, len(tokens)):
+        previous, _, previous_end = tokens[index - 1]
+        while marks[mark] < previous_end:
+            mark += 1
+        punctuated = marks[mark] < tokens[index][1] and not (
+            marks[mark] == previous_end
+            and text[previous_end] == "."
+            and words[index - 1] in _ABBREVIATIONS
+        )
+        if (
+            punctuated
+            or words[index] in _CLAUSE_WORDS
+            or (previous[0].isdigit() and previous[-1] in ".,")
+        ):
+            clause += 1
+        found[index] = clause
+    return found
 
 
 _RANGE_DASHES = "-\u2013"
@@ -608,29 +930,62 @@ def _unit_at(words: list[str], index: int) -> tuple[str | None, Decimal | None, 
     return None, None, 0
 
 
-def _context(words: list[str], index: int, reach: int = 3) -> frozenset[str]:
-    """Up to ``reach`` content words on each side of the number at ``index``."""
+def _context(
+    words: list[str],
+    clauses: list[int],
+    clause: int,
+    left: tuple[int, int],
+    right: tuple[int, int],
+    reach: int = 3,
+) -> tuple[frozenset[str], tuple[tuple[str, ...], tuple[str, ...]]]:
+    """Up to ``reach`` content words of the number's ``clause`` on each side of it, from
+    ``left[0]`` leftwards down to ``left[1]`` and from ``right[0]`` rightwards up to
+    ``right[1]``: as written, and as stems nearest first on each side
+    (``NumberFact.qualifiers``). The walk stops at the end of the clause, and at another
+    number (a clause of its own, ``-1``)."""
     found: set[str] = set()
-    for direction in (-1, 1):
-        position, taken = index + direction, 0
-        while 0 <= position < len(words) and taken < reach:
+    sides: list[tuple[str, ...]] = []
+    for (position, limit), direction in ((left, -1), (right, 1)):
+        stems: list[str] = []
+        while (
+            (limit <= position if direction < 0 else position <= limit)
+            and 0 <= position < len(words)
+            and len(stems) < reach
+            and clauses[position] == clause
+        ):
             word = words[position]
-            if word[0].isdigit() or word in _NUMBER_WORDS:
-                break  # the next number's words are its own
-            if word[0].isalpha() and word not in _STOPWORDS and word not in _CURRENCY_WORDS:
-                if word not in _SECONDS and word not in _UNIT_QUALIFIERS:
-                    found.add(word.rstrip("s") if len(word) > 3 else word)
-                taken += 1
+            if word[0].isalpha() and word not in _NOT_QUALIFIERS:
+                found.add(word)
+                stems.append(_stem(word))
             position += direction
-    return frozenset(found)
+        sides.append(tuple(stems))
+    return frozenset(found), (sides[0], sides[1])
+
+
+@functools.lru_cache(maxsize=4096)
+def _stem(word: str) -> str:
+    """A crude stem, so that ``refunded``, ``refunds`` and ``refund`` qualify alike, and
+    ``charge``, ``charged`` and ``charging``."""
+    word = _IRREGULAR_FORMS.get(word, word)
+    if word.endswith("'s"):
+        word = word[:-2]
+    for suffix in ("ing", "ed", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not word.endswith("ss"):
+            word = word[: -len(suffix)]
+            break
+    if len(word) >= 4 and word[-1] in "ey":
+        word = word[:-1] if word[-1] == "e" else word[:-1] + "i"
+    return word
 
 
 _NAME_WORD = re.compile(r"[A-Za-z][A-Za-z0-9'&.-]*[A-Za-z0-9]|[A-Za-z]")
 
 
 def _names(text: str, facts: Facts) -> None:
+    counted = 0  # the words of the sentences before, and one more: a gap between them
     for sentence in _SENTENCE_BREAK.split(text):
         words = list(_NAME_WORD.finditer(sentence))
+        counted += len(words) + 1
         # Most words have no capital and name nothing: only the others are looked at.
         capitalised = [p for p, match in enumerate(words) if not match.group(0).islower()]
         for position in capitalised:
@@ -653,6 +1008,37 @@ def _names(text: str, facts: Facts) -> None:
             if bare in _STOPWORDS and not (inner or acronym):
                 continue
             facts.names[bare] = word
+            facts.name_order.append((bare, counted + position))
+
+
+def _name_runs(keys: Iterable[str], facts: Facts) -> list[list[str]]:
+    """The names of ``keys`` in runs of names next to each other in the text of ``facts``
+    (``acme``, ``pulse`` of ``Acme Pulse``), each key in the first run that holds it."""
+    wanted = set(keys)
+    runs: list[list[str]] = []
+    last_place = -2
+    for key, place in facts.name_order:
+        if key in wanted:
+            if place == last_place + 1 and runs:
+                runs[-1].append(key)
+            else:
+                runs.append([key])
+            last_place = place
+        else:
+            last_place = -2
+    found: list[list[str]] = []
+    seen: set[str] = set()
+    for run in runs:
+        fresh = [key for key in run if key not in seen]
+        seen.update(fresh)
+        if fresh:
+            found.append(fresh)
+    return found + [[key] for key in wanted - seen]
+
+
+def _shown_names(runs: list[list[str]], facts: Facts) -> tuple[str, ...]:
+    """``Acme Pulse``: each run as the text writes it."""
+    return tuple(" ".join(facts.names[key] for key in run) for run in runs)
 
 
 def _kept_elsewhere(key: str, other: Facts) -> bool:
@@ -704,13 +1090,7 @@ def compare(old: Facts, new: Facts) -> list[FactChange]:
     removed_names = [k for k in old.names if not _kept_elsewhere(k, new)]
     added_names = [k for k in new.names if not _kept_elsewhere(k, old)]
     if removed_names or added_names:
-        changes.append(
-            FactChange(
-                "name",
-                tuple(old.names[k] for k in removed_names),
-                tuple(new.names[k] for k in added_names),
-            )
-        )
+        changes += _name_changes(old, new, removed_names, added_names)
     if old.quotes or new.quotes:
         changes += _quote_changes(old, new)
     if not changes and old.whole is not None and new.whole is not None and old.whole != new.whole:
@@ -718,10 +1098,21 @@ def compare(old: Facts, new: Facts) -> list[FactChange]:
     return changes
 
 
+def _name_changes(
+    old: Facts, new: Facts, removed_keys: list[str], added_keys: list[str]
+) -> list[FactChange]:
+    removed_names = _name_runs(removed_keys, old)
+    added_names = _name_runs(added_keys, new)
+    if removed_names or added_names:
+        return [
+            FactChange("name", _shown_names(removed_names, old), _shown_names(added_names, new))
+        ]
+    return []
+
+
 def _quote_changes(old: Facts, new: Facts) -> list[FactChange]:
-    new_text, old_text = _normalised(new.text), _normalised(old.text)
-    removed_quotes = [k for k in old.quotes if k not in new_text]
-    added_quotes = [k for k in new.quotes if k not in old_text]
+    removed_quotes = [k for k in old.quotes if k not in new.normalised]
+    added_quotes = [k for k in new.quotes if k not in old.normalised]
     if removed_quotes or added_quotes:
         return [
             FactChange(
@@ -734,34 +1125,114 @@ def _quote_changes(old: Facts, new: Facts) -> list[FactChange]:
 
 
 def _number_changes(old: Facts, new: Facts) -> list[FactChange]:
-    removed = [n for n in old.numbers if not any(n.compatible(m) for m in new.numbers)]
-    added = [n for n in new.numbers if not any(n.compatible(m) for m in old.numbers)]
-    if removed or added:
-        return [FactChange("number", tuple(n.text for n in removed), tuple(n.text for n in added))]
-    # The same amounts; did two of them trade the words they qualify?
-    swapped = []
-    for number in old.numbers:
-        now = [m for m in new.numbers if m.compatible(number)]
-        if not now or not number.context:
-            continue
-        now_context = frozenset().union(*(m.context for m in now))
-        if now_context & number.context:
-            continue
-        others = [
-            o.context for o in old.numbers if o.value != number.value and o.context - number.context
-        ]
-        if any(now_context & context for context in others):
-            swapped.append(number)
-    if swapped:
-        described = tuple(f"{n.text} ({', '.join(sorted(n.context))})" for n in swapped)
-        moved = tuple(
-            f"{m.text} ({', '.join(sorted(m.context))})"
-            for n in swapped
-            for m in new.numbers
-            if m.compatible(n)
-        )
-        return [FactChange("number", described, moved)]
+    if not old.numbers and not new.numbers:
+        return []
+    removed = [n for n in old.numbers if not _number_kept(n, new)]
+    added = [n for n in new.numbers if not _number_kept(n, old)]
+    removed_texts = [n.text for n in removed]
+    added_texts = [n.text for n in added]
+    if not removed:
+        # The same amounts; did two of them trade the words they qualify?
+        for number in _swapped(old, new):
+            removed_texts.append(_with_context(number))
+            added_texts += [_with_context(m) for m in new.numbers if number.keeps(m)]
+    if removed_texts or added_texts:
+        return [FactChange("number", tuple(removed_texts), tuple(added_texts))]
     return []
+
+
+def _number_kept(number: NumberFact, other: Facts) -> bool:
+    if any(number.keeps(kept) for kept in other.numbers):
+        return True
+    return number.phrase is not None and _kept_elsewhere(number.phrase, other)
+
+
+def _with_context(number: NumberFact) -> str:
+    if not number.context:
+        return number.text
+    return f"{number.text} ({', '.join(sorted(number.context))})"
+
+
+_LEAST_EVIDENCE = 0.5
+"""How much of what a number qualified must now sit by another number for it to have
+moved: the nearest word on one side (1), or the next one (1/2), not a word three away."""
+_LONE_EVIDENCE = 1.0
+"""As much, when the number whose place it took had nothing to tell it apart."""
+
+
+def _swapped(old_facts: Facts, new_facts: Facts) -> list[NumberFact]:
+    """The numbers of the old text that took the place of another in the new one.
+
+    Each number is told apart by its distinguishing qualifiers: the words it qualifies
+    that no other number of its text qualifies (a subject or a verb that governs two
+    amounts tells neither apart). A number has *moved* when its distinguishing
+    qualifiers are more those of another number in the new text than those of its own,
+    and it *swapped* when the number whose place it took has moved too, or had nothing
+    to tell it apart: a rewording shuffles words, but does not make two numbers trade
+    what they qualify.
+    """
+    old, new = old_facts.numbers, new_facts.numbers
+    if len(old) < 2 or len(new) < 2:
+        return []
+    old_qualifiers, new_qualifiers = old_facts.distinguishing, new_facts.distinguishing
+    moves: list[tuple[int, int, float]] = []
+    for position, number in enumerate(old):
+        qualifiers = old_qualifiers[position]
+        if not qualifiers:
+            continue
+        own = [place for place, other in enumerate(new) if number.keeps(other)]
+        best = max((_affinity(qualifiers, new_qualifiers[place]) for place in own), default=0.0)
+        taken: int | None = None
+        for place, other in enumerate(new):
+            if place in own or not _comparable(number, other):
+                continue
+            affinity = _affinity(qualifiers, new_qualifiers[place])
+            if affinity > best and affinity >= _LEAST_EVIDENCE:
+                taken, best = place, affinity
+        if own and taken is not None:
+            moves.append((position, taken, best))
+    moved = {position for position, _, _ in moves}
+    swapped = []
+    for position, place, evidence in moves:
+        displaced = [
+            at for at, other in enumerate(old) if at != position and other.keeps(new[place])
+        ]
+        # Alone, a move must rest on a nearest word: a farther one is a rewording's noise.
+        if any(
+            at in moved or (not old_qualifiers[at] and evidence >= _LONE_EVIDENCE)
+            for at in displaced
+        ):
+            swapped.append(old[position])
+    return swapped
+
+
+def _distinguishing(numbers: list[NumberFact]) -> list[dict[str, float]]:
+    """Each number's qualifiers less those that a number of another value shares, each
+    weighed by its rank among those left on its side: 1 for the nearest distinguishing
+    word on either side, 1/2 for the next, 1/3 for the one after."""
+    found = []
+    for number in numbers:
+        shared: set[str] = set()
+        for other in numbers:
+            if other is not number and not other.compatible(number):
+                for side in other.qualifiers:
+                    shared.update(side)
+        weights: dict[str, float] = {}
+        for side in number.qualifiers:
+            kept = [stem for stem in side if stem not in shared]
+            for rank, stem in enumerate(kept, start=1):
+                weights[stem] = max(weights.get(stem, 0.0), 1 / rank)
+        found.append(weights)
+    return found
+
+
+def _affinity(one: dict[str, float], other: dict[str, float]) -> float:
+    return sum(min(weight, other[stem]) for stem, weight in one.items() if stem in other)
+
+
+def _comparable(one: NumberFact, other: NumberFact) -> bool:
+    """Numbers that could take each other's place: of one unit, or one without a unit."""
+    return one.unit is None or other.unit is None or one.unit == other.unit
 
 
 def fact_changes(old: str, new: str) -> list[FactChange]:
