@@ -9,7 +9,7 @@ class ``synonym`` change a common noun or verb for another and keep every fact: 
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 
 class TextPair(NamedTuple):
@@ -523,3 +523,92 @@ CORPUS: tuple[TextPair, ...] = (
         "Refunds take no more than 10 days.",
     ),
 )
+
+
+class GroundedPair(NamedTuple):
+    """A pair whose new text is judged with the inputs of the step call that wrote it."""
+
+    kind: Literal["meaning", "paraphrase"]
+    fact: str
+    old: str
+    new: str
+    inputs: dict[str, Any]
+
+
+GROUNDED_CORPUS: tuple[GroundedPair, ...] = (
+    # -- facts added that the inputs state: the step repeats what it was given --------
+    GroundedPair(
+        "paraphrase",
+        "name",
+        "The customer reports that the dashboard is down.",
+        "The customer reports that the Acme Pulse dashboard is down.",
+        {"text": "Our Acme Pulse dashboard has been down since this morning."},
+    ),
+    GroundedPair(
+        "paraphrase",
+        "identifier",
+        "This ticket repeats an earlier one.",
+        "This ticket repeats T-1001, which is still open.",
+        {"ticket": {"subject": "Same as T-1001?", "body": "Nothing changed since then."}},
+    ),
+    GroundedPair(
+        "paraphrase",
+        "number",
+        "The customer was charged twice for the renewal.",
+        "The customer was charged 49.99 USD twice for the renewal.",
+        {"messages": ["I was charged $49.99 twice.", "Please help."], "attempt": 2},
+    ),
+    GroundedPair(
+        "paraphrase",
+        "email",
+        "Reply to the customer with the receipt.",
+        "Reply to the customer at ana@acme.test with the receipt.",
+        {"customer": {"name": "Ana", "contact": {"email": "ana@acme.test"}}},
+    ),
+    GroundedPair(
+        "paraphrase",
+        "date",
+        "The export fails every week since the update.",
+        "The export fails every Monday since the update.",
+        {"text": "Every Monday the export fails, ever since the last update."},
+    ),
+    # -- facts the inputs do not state, and facts removed or replaced ------------------
+    GroundedPair(
+        "meaning",
+        "name",
+        "The customer reports that the dashboard is down.",
+        "The customer reports that the Acme Vault dashboard is down.",
+        {"text": "Our Acme Pulse dashboard has been down since this morning."},
+    ),
+    GroundedPair(
+        "meaning",
+        "name",
+        "Acme Pulse dashboards are down for every user.",
+        "Acme Vault dashboards are down for every user.",
+        {"text": "Is it Acme Pulse or Acme Vault that is down? Both, I think."},
+    ),
+    GroundedPair(
+        "meaning",
+        "identifier",
+        "This is a duplicate of T-1001.",
+        "This is a duplicate of T-1002.",
+        {"text": "Related: T-1001 and T-1002."},
+    ),
+    GroundedPair(
+        "meaning",
+        "number",
+        "The customer was charged twice for the renewal.",
+        "The customer was charged 59.99 USD twice for the renewal.",
+        {"messages": ["I was charged $49.99 twice.", "Please help."]},
+    ),
+    GroundedPair(
+        "meaning",
+        "negation",
+        "The customer can sign in from the mobile app.",
+        "The customer cannot sign in from the mobile app.",
+        {"text": "I cannot sign in from the mobile app."},
+    ),
+)
+"""Pairs judged with the inputs of the call that wrote the new text: a fact the new text
+adds that the inputs state (``paraphrase``) is grounded, one they do not, or a removed or
+replaced fact (``meaning``), is drift."""

@@ -2,23 +2,37 @@
 
 from __future__ import annotations
 
+import importlib
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import pytest
-from drift_chains import ONE_STEP_NODE, record_then_rerecord, reply, write_one_step
-from drift_corpus import CORPUS, TextPair
+from drift_chains import (
+    ONE_STEP_NODE,
+    record_then_rerecord,
+    reply,
+    write_chain,
+    write_one_step,
+)
+from drift_corpus import CORPUS, GROUNDED_CORPUS, GroundedPair, TextPair
 from hypothesis import given
 from hypothesis import strategies as st
 from llm_fakes import Project
 from pydantic import BaseModel
 
 from pytest_promptflow import drift
+from pytest_promptflow.cassette.format import GoldenStep, RecordedRun
+from pytest_promptflow.drift.classify import judge_case
 from pytest_promptflow.drift.compare import compare_output
-from pytest_promptflow.drift.facts import FactChange, fact_changes
-from pytest_promptflow.drift.policy import DriftPolicy, PolicyDefaults
+from pytest_promptflow.drift.facts import FactChange, Grounds, drifted, fact_changes
+from pytest_promptflow.drift.policy import DriftPolicy, Judgement, PolicyDefaults, Rule
+from pytest_promptflow.trace import Run
+
+# The module itself: ``drift.facts`` is the rule's factory.
+facts_module = importlib.import_module("pytest_promptflow.drift.facts")
 
 
 def kinds(old: str, new: str) -> list[str]:
@@ -66,6 +80,7 @@ def test_the_corpus_is_large_and_balanced_enough_to_mean_something() -> None:
     }
     assert sum(p.kind == "paraphrase" for p in CORPUS) >= 35
     assert sum(p.kind == "meaning" and p.fact == "number" for p in CORPUS) >= 20
+    assert {p.kind for p in GROUNDED_CORPUS} == {"meaning", "paraphrase"}
 
 
 # -- each kind of fact, both ways ----------------------------------------------------------
@@ -376,6 +391,69 @@ def test_a_number_joined_to_its_unit_by_a_hyphen_is_a_number_not_a_code() -> Non
     ]
 
 
+# -- grounded facts: what the inputs state ---------------------------------------------------
+
+
+def _grounded_id(pair: GroundedPair) -> str:
+    return f"{pair.kind}-{pair.fact}-{pair.new[:24]}"
+
+
+@pytest.mark.parametrize(
+    "pair", [p for p in GROUNDED_CORPUS if p.kind == "paraphrase"], ids=_grounded_id
+)
+def test_a_fact_added_that_the_inputs_state_is_grounded(pair: GroundedPair) -> None:
+    changes = fact_changes(pair.old, pair.new, Grounds(pair.inputs))
+
+    assert [change.kind for change in changes] == ["grounded"]
+    assert not drifted(changes)
+    # Grounding is what tolerates it: without the inputs it is new information.
+    assert [change.kind for change in fact_changes(pair.old, pair.new)] == [pair.fact]
+
+
+@pytest.mark.parametrize(
+    "pair", [p for p in GROUNDED_CORPUS if p.kind == "meaning"], ids=_grounded_id
+)
+def test_a_fact_the_inputs_do_not_state_or_one_removed_is_drift_with_inputs(
+    pair: GroundedPair,
+) -> None:
+    changes = fact_changes(pair.old, pair.new, Grounds(pair.inputs))
+
+    assert drifted(changes)
+    assert pair.fact in [change.kind for change in changes]
+
+
+def test_a_replaced_name_is_drift_though_the_inputs_state_the_new_one() -> None:
+    inputs = {"text": "Which one is down, Acme Pulse or Acme Vault?"}
+
+    assert fact_changes(
+        "Acme Pulse is down for every user.", "Acme Vault is down for every user.", Grounds(inputs)
+    ) == [FactChange("name", ("Pulse",), ()), FactChange("grounded", (), ("Vault",))]
+
+
+def test_a_run_of_names_is_grounded_only_as_a_whole() -> None:
+    grounds = Grounds({"text": "Acme Pulse is down, and my vault of files is gone."})
+
+    assert fact_changes("The product is down.", "The Acme Vault product is down.", grounds) == [
+        FactChange("name", (), ("Acme Vault",))
+    ]
+
+
+def test_grounds_are_every_string_at_any_depth_and_nothing_else() -> None:
+    grounds = Grounds(
+        {"ticket": {"thread": [{"from": "ana@acme.test"}, ["Order #4471"]]}, "seats": 12}
+    )
+
+    assert not drifted(fact_changes("Noted.", "Noted for ana@acme.test, order #4471.", grounds))
+    assert drifted(fact_changes("Noted.", "Noted for 12 seats.", grounds))
+
+
+def test_a_negation_is_never_grounded() -> None:
+    grounds = Grounds({"text": "It does not sync, it never did."})
+
+    assert kinds("It syncs.", "It does not sync.") == ["negation"]
+    assert [c.kind for c in fact_changes("It syncs.", "It does not sync.", grounds)] == ["negation"]
+
+
 # -- as a rule: the default for text, literals exact ---------------------------------------
 
 
@@ -402,10 +480,44 @@ def test_facts_is_the_default_rule_of_free_text_and_literals_stay_exact() -> Non
     ]
 
 
+def test_the_score_of_a_facts_change_names_the_differing_facts() -> None:
+    policy = DriftPolicy(Drafted, PolicyDefaults())
+    (change,) = compare_output(
+        {"body": "Reply within 24 hours.", "queue": "bug"},
+        {"body": "Reply within 48 hours.", "queue": "bug"},
+        policy,
+    )
+
+    assert change.score == 'number -"24 hours" +"48 hours"'
+
+
+class Triaged(BaseModel):
+    reason: str
+    note: str = ""
+    queue: Annotated[str, drift.exact()] = "bug"
+
+
+TICKET = {"ticket": {"subject": "Dashboard down", "body": "Our Acme Pulse dashboard is down."}}
+
+
+def test_a_call_s_inputs_ground_the_facts_its_texts_add_and_only_with_inputs() -> None:
+    golden = {"reason": "The dashboard is down."}
+    current = {"reason": "The Acme Pulse dashboard is down."}
+    policy = DriftPolicy(Triaged)
+
+    (grounded,) = compare_output(golden, current, policy, inputs=TICKET)
+    (ungrounded,) = compare_output(golden, current, policy)
+
+    assert (grounded.tolerated, grounded.score) == (True, 'grounded +"Acme Pulse"')
+    assert (ungrounded.tolerated, ungrounded.score) == (False, 'name +"Acme Pulse"')
+    assert drift.Facts().judge("The dashboard is down.", current["reason"]).tolerated is False
+
+
 def test_drift_facts_is_still_the_rule_s_factory_after_a_first_comparison() -> None:
     declared_after_comparing = (
         "from pytest_promptflow import drift\n"
         "drift.Facts().judge('It costs 1 USD.', 'It costs 2 USD.')\n"
+        "drift.Facts().grounds_of({'text': 'Acme'})\n"
         "assert drift.facts() == drift.Facts(), drift.facts\n"
     )
 
@@ -416,15 +528,88 @@ def test_drift_facts_is_still_the_rule_s_factory_after_a_first_comparison() -> N
     assert finished.returncode == 0, finished.stderr
 
 
-def test_the_score_of_a_facts_change_names_the_differing_facts() -> None:
-    policy = DriftPolicy(Drafted, PolicyDefaults())
+@dataclass(frozen=True)
+class SameLength(Rule):
+    """A rule written against ``judge(old, new)`` alone."""
+
+    name = "same length"
+
+    def judge(self, old: Any, new: Any) -> Judgement:
+        return Judgement(tolerated=len(old) == len(new))
+
+
+class WithOwnRule(BaseModel):
+    reason: Annotated[str, SameLength()]
+
+
+def test_a_rule_with_only_judge_old_new_is_judged_as_before_when_inputs_are_given() -> None:
     (change,) = compare_output(
-        {"body": "Reply within 24 hours.", "queue": "bug"},
-        {"body": "Reply within 48 hours.", "queue": "bug"},
-        policy,
+        {"reason": "abc"}, {"reason": "xyz"}, DriftPolicy(WithOwnRule), inputs=TICKET
     )
 
-    assert change.score == 'number -"24 hours" +"48 hours"'
+    assert (change.rule, change.tolerated) == ("same length", True)
+
+
+def test_the_inputs_are_read_once_per_call_and_only_once_a_text_adds_a_fact(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    read: list[str] = []
+    extract = facts_module.extract
+
+    def counting_extract(text: str) -> facts_module.Facts:
+        read.append(text)
+        return extract(text)
+
+    monkeypatch.setattr(facts_module, "extract", counting_extract)
+    facts_module._facts_of_inputs.cache_clear()
+    facts_module._facts_of.cache_clear()
+    inputs = {"ticket": "Ticket T-5150 of Ana Ruiz about Acme Pulse."}
+    policy = DriftPolicy(Triaged)
+
+    compare_output(
+        {"reason": "Dashboard down.", "note": "Reported today."},
+        {"reason": "The dashboard is down.", "note": "It was reported today."},
+        policy,
+        inputs=inputs,
+    )
+    assert inputs["ticket"] not in read  # the texts keep their facts: nothing to ground
+
+    changes = compare_output(
+        {"reason": "Dashboard down.", "note": "Reported today."},
+        {"reason": "Acme Pulse is down.", "note": "Ana Ruiz reported T-5150 today."},
+        policy,
+        inputs=inputs,
+    )
+    assert [(c.path, c.tolerated, c.score) for c in changes] == [
+        ("note", True, 'grounded +"T-5150" +"Ana Ruiz"'),
+        ("reason", True, 'grounded +"Acme Pulse"'),
+    ]
+    assert read.count(inputs["ticket"]) == 1
+
+
+def test_the_gate_grounds_each_call_s_output_in_that_call_s_own_inputs() -> None:
+    golden = RecordedRun(
+        test="t",
+        steps=[
+            GoldenStep(step="triage", inputs={"text": "Acme Pulse is down."}, output="Down."),
+            GoldenStep(step="triage", inputs={"text": "Acme Vault is slow."}, output="Slow."),
+        ],
+    )
+    run = Run(test_id="t")
+    run.begin_call(
+        "triage", None, {"text": "Acme Pulse is down."}, {}
+    ).output = "Acme Pulse is down."
+    run.begin_call(
+        "triage", None, {"text": "Acme Vault is slow."}, {}
+    ).output = "Acme Pulse is slow."
+
+    verdict = judge_case(golden, run)
+
+    assert verdict is not None
+    first, second = verdict.steps
+    assert [(c.tolerated, c.score) for c in first.changes] == [(True, 'grounded +"Acme Pulse"')]
+    assert [(c.tolerated, c.score) for c in second.changes] == [(False, 'name +"Acme Pulse"')]
+    assert verdict.drifted
 
 
 # -- through the gate, as a user sees it -------------------------------------------------------
@@ -455,3 +640,61 @@ def test_the_gate_fails_a_meaning_flip_and_tolerates_a_paraphrase(project: Proje
     )
     reworded.assert_outcomes(passed=1)
     reworded.stdout.re_match_lines([r"^label +1 +1 +1 +0 +0$"])
+
+
+TRIAGE_CHAIN = """
+class Triage(BaseModel):
+    reason: str
+
+
+TRIAGE = Prompt.from_string("Triage: {{ text }}", name="triage")
+
+
+@step(prompt=TRIAGE)
+def triage(text: str) -> Triage:
+    return Triage.model_validate_json(ask(TRIAGE.render(text=text)))
+
+
+@pytest.mark.promptflow
+def test_triage():
+    triage("Since 9am our Acme Pulse dashboard shows error 503 for every user.")
+"""
+TRIAGE_PROMPT = "Triage: Since 9am our Acme Pulse dashboard shows error 503 for every user."
+
+
+def test_the_gate_tolerates_a_fact_the_step_s_input_states_and_fails_one_it_does_not(
+    project: Project,
+) -> None:
+    write_chain(project, TRIAGE_CHAIN)
+    project.llm.answers[TRIAGE_PROMPT] = reply({"reason": "The dashboard is down for everyone."})
+    project.record().assert_outcomes(passed=1)
+
+    project.llm.answers[TRIAGE_PROMPT] = reply(
+        {"reason": "The Acme Pulse dashboard is down for everyone."}
+    )
+    grounded = project.record("--promptflow-report=drift.md")
+
+    grounded.assert_outcomes(passed=1)
+    assert (
+        '`"The dashboard is down for everyone."` → `"The Acme Pulse dashboard is down for '
+        'everyone."` (facts(), grounded +"Acme Pulse"; tolerated)'
+    ) in (project.path / "drift.md").read_text()
+
+    shutil.rmtree(project.cassettes)
+    project.llm.answers[TRIAGE_PROMPT] = reply({"reason": "The dashboard is down for everyone."})
+    project.record().assert_outcomes(passed=1)
+    project.llm.answers[TRIAGE_PROMPT] = reply(
+        {"reason": "The Acme Vault dashboard is down for everyone."}
+    )
+    ungrounded = project.record()
+
+    ungrounded.assert_outcomes(failed=1)
+    ungrounded.stdout.fnmatch_lines(
+        [
+            "drift from the golden run (test_chain.py::test_triage):",
+            "  step triage — model: the model answered the same request differently",
+            '    reason: "The dashboard is down for everyone." -> '
+            '"The Acme Vault dashboard is down for everyone."  [[]facts(), name +"Acme Vault"; '
+            "DRIFT[]]",
+        ]
+    )

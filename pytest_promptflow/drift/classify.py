@@ -169,7 +169,9 @@ def judge_case(
             policy = policies[call.step] = DriftPolicy.of(
                 run.output_types.get(call.step, Any), defaults
             )
-        changes = compare_output(reference.output, call.output, policy, judges, call.step)
+        changes = compare_output(
+            reference.output, call.output, policy, judges, call.step, inputs=call.inputs
+        )
         schema_changed = reference.schema_ is not None and not _same_schema(
             reference, call, policy.annotation
         )

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pytest_promptflow.drift.judging import JudgeSession
-from pytest_promptflow.drift.policy import DriftPolicy, Ignore, Judged, Judgement, Path
+from pytest_promptflow.drift.policy import DriftPolicy, Facts, Ignore, Judged, Judgement, Path
+
+if TYPE_CHECKING:
+    from pytest_promptflow.drift.facts import Grounds
 
 ChangeKind = Literal["changed", "added", "removed", "type"]
 
@@ -61,11 +64,16 @@ def compare_output(
     policy: DriftPolicy,
     judges: JudgeSession | None = None,
     step: str = "",
+    *,
+    inputs: Mapping[str, Any] | None = None,
 ) -> list[FieldChange]:
     """Every difference between two JSON values, judged by the rule of its field.
 
     A list whose rule is ``unordered`` reports the items it lost and gained; a field whose
-    rule is ``judged`` is judged once as a whole by ``judges`` (one per case).
+    rule is ``judged`` is judged once as a whole by ``judges`` (one per case). ``inputs``,
+    the data inputs of the call that produced ``current`` (in JSON form), ground its
+    ``facts`` fields: a fact a text adds that they state is no drift. Only drift passes
+    them; a comparison without them grounds nothing.
     """
     if _same(golden, current):
         return []
@@ -73,6 +81,7 @@ def compare_output(
     differences: list[_Difference] = []
     _differences(golden, current, policy, [], changes, differences)
     judged: dict[tuple[str | int, ...], Judged] = {}
+    grounds: Grounds | None = None
     for difference in differences:
         path, old, new = difference.path, difference.old, difference.new
         rule = policy.rule_at(path, old if old is not None else new)
@@ -86,6 +95,10 @@ def compare_output(
         if difference.structural:
             # A field that appears or disappears: the project decides.
             judgement = Judgement(tolerated=not policy.defaults.structure_changes_fail)
+        elif isinstance(rule, Facts) and inputs:
+            if grounds is None:
+                grounds = rule.grounds_of(inputs)  # one per call, read once a text adds a fact
+            judgement = rule.judge(old, new, grounds=grounds)
         else:
             judgement = rule.judge(old, new)
         changes.append(

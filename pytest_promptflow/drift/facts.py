@@ -25,6 +25,11 @@ kept when the other text has the same value with a compatible unit, bounded the 
 or not at all (one of a unit, ``a week``, also when the other text says those words).
 Two kept numbers that trade what they qualify are a change (``_swapped``).
 
+A fact that only the new text asserts is *grounded* when the step call's own inputs
+state it too (``Grounds``): it repeats what the step was given rather than adding
+information, and it is reported apart, as ``grounded``. A fact the new text removed or
+replaced is a change whatever the inputs say, and so is a negation.
+
 It is a heuristic for English, written with regular expressions because the libraries
 that parse such text properly (spaCy, NLTK) load models or data at run time, which
 neither CI nor a test should depend on. It does not know synonyms or antonyms: a
@@ -37,10 +42,10 @@ from __future__ import annotations
 import functools
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 SHORT_TEXT_WORDS = 2
 """Two texts of at most this many words each are labels: when they keep every other
@@ -478,6 +483,10 @@ class Facts:
         return _distinguishing(self.numbers)
 
 
+GROUNDED = "grounded"
+"""The kind of the facts a new text adds that the step call's inputs already state."""
+
+
 @dataclass(frozen=True)
 class FactChange:
     """Facts of one kind that only one of the two texts asserts."""
@@ -485,6 +494,11 @@ class FactChange:
     kind: str
     removed: tuple[str, ...] = ()
     added: tuple[str, ...] = ()
+
+    @property
+    def grounded(self) -> bool:
+        """Facts the new text adds that the inputs state: no change of what is asserted."""
+        return self.kind == GROUNDED
 
     def __str__(self) -> str:
         parts = [f"-{_quoted(text)}" for text in self.removed]
@@ -1057,9 +1071,67 @@ def _kept_elsewhere(key: str, other: Facts) -> bool:
     return False
 
 
-def compare(old: Facts, new: Facts) -> list[FactChange]:
-    """The facts that only one of the two texts asserts, by kind."""
+class Grounds:
+    """What a step call's inputs state: the facts of every string in them, at any depth.
+
+    A fact that a compared text adds is grounded when the inputs state it. The strings are
+    read once, as one text, and only when a compared text adds a fact: a call whose texts
+    keep their facts never reads its inputs.
+    """
+
+    def __init__(self, inputs: Any) -> None:
+        self._inputs = inputs
+
+    @functools.cached_property
+    def facts(self) -> Facts:
+        return _facts_of_inputs("\n".join(_strings_in(self._inputs)))
+
+    def state(self, key: str, kind: str) -> bool:
+        """Whether the inputs state the fact ``key`` of ``kind`` (``name``, ``date``...)."""
+        facts = self.facts
+        if kind == "quote":
+            return key in facts.normalised
+        return key in getattr(facts, _ATTRIBUTES[kind]) or _kept_elsewhere(key, facts)
+
+    def state_number(self, number: NumberFact) -> bool:
+        return any(number.compatible(stated) for stated in self.facts.numbers)
+
+
+_ATTRIBUTES = {
+    "date": "dates",
+    "time": "times",
+    "email": "emails",
+    "url": "urls",
+    "identifier": "identifiers",
+    "name": "names",
+}
+
+
+def _strings_in(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings_in(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _strings_in(item)
+
+
+@functools.lru_cache(maxsize=64)
+def _facts_of_inputs(text: str) -> Facts:
+    """The facts of a call's inputs, apart from the compared texts' cache: the calls of a
+    case often share inputs (the ticket every step reads), and reading them must not push
+    the compared texts out of theirs."""
+    return extract(text)
+
+
+def compare(old: Facts, new: Facts, grounds: Grounds | None = None) -> list[FactChange]:
+    """The facts that only one of the two texts asserts, by kind; with ``grounds``, the
+    facts only the new text asserts and the inputs state are put apart, last, in one
+    change of kind ``grounded``."""
     changes: list[FactChange] = []
+    grounded: list[str] = []
     if sum(old.negations.values()) != sum(new.negations.values()):
         removed = old.negations - new.negations
         added = new.negations - old.negations
@@ -1068,7 +1140,7 @@ def compare(old: Facts, new: Facts) -> list[FactChange]:
                 "negation", tuple(sorted(removed.elements())), tuple(sorted(added.elements()))
             )
         )
-    changes += _number_changes(old, new)
+    changes += _number_changes(old, new, grounds, grounded)
     for kind, attribute in (
         ("date", "dates"),
         ("time", "times"),
@@ -1079,6 +1151,10 @@ def compare(old: Facts, new: Facts) -> list[FactChange]:
         old_facts, new_facts = getattr(old, attribute), getattr(new, attribute)
         removed_keys = [k for k in old_facts if k not in new_facts and not _kept_elsewhere(k, new)]
         added_keys = [k for k in new_facts if k not in old_facts and not _kept_elsewhere(k, old)]
+        if grounds is not None and added_keys:
+            stated = [grounds.state(k, kind) for k in added_keys]
+            grounded += [new_facts[k] for k, s in zip(added_keys, stated, strict=True) if s]
+            added_keys = [k for k, s in zip(added_keys, stated, strict=True) if not s]
         if removed_keys or added_keys:
             changes.append(
                 FactChange(
@@ -1090,19 +1166,31 @@ def compare(old: Facts, new: Facts) -> list[FactChange]:
     removed_names = [k for k in old.names if not _kept_elsewhere(k, new)]
     added_names = [k for k in new.names if not _kept_elsewhere(k, old)]
     if removed_names or added_names:
-        changes += _name_changes(old, new, removed_names, added_names)
+        changes += _name_changes(old, new, removed_names, added_names, grounds, grounded)
     if old.quotes or new.quotes:
-        changes += _quote_changes(old, new)
+        changes += _quote_changes(old, new, grounds, grounded)
     if not changes and old.whole is not None and new.whole is not None and old.whole != new.whole:
         changes.append(FactChange("text", (old.text,), (new.text,)))
+    if grounded:
+        changes.append(FactChange(GROUNDED, (), tuple(grounded)))
     return changes
 
 
 def _name_changes(
-    old: Facts, new: Facts, removed_keys: list[str], added_keys: list[str]
+    old: Facts,
+    new: Facts,
+    removed_keys: list[str],
+    added_keys: list[str],
+    grounds: Grounds | None,
+    grounded: list[str],
 ) -> list[FactChange]:
     removed_names = _name_runs(removed_keys, old)
     added_names = _name_runs(added_keys, new)
+    if grounds is not None and added_names:
+        # A run of names is grounded as a whole: "Acme Vault" is not stated by "Acme Pulse".
+        stated = [grounds.state(" ".join(run), "name") for run in added_names]
+        grounded += _shown_names([r for r, s in zip(added_names, stated, strict=True) if s], new)
+        added_names = [r for r, s in zip(added_names, stated, strict=True) if not s]
     if removed_names or added_names:
         return [
             FactChange("name", _shown_names(removed_names, old), _shown_names(added_names, new))
@@ -1110,9 +1198,15 @@ def _name_changes(
     return []
 
 
-def _quote_changes(old: Facts, new: Facts) -> list[FactChange]:
+def _quote_changes(
+    old: Facts, new: Facts, grounds: Grounds | None, grounded: list[str]
+) -> list[FactChange]:
     removed_quotes = [k for k in old.quotes if k not in new.normalised]
     added_quotes = [k for k in new.quotes if k not in old.normalised]
+    if grounds is not None and added_quotes:
+        stated = [grounds.state(k, "quote") for k in added_quotes]
+        grounded += [new.quotes[k] for k, s in zip(added_quotes, stated, strict=True) if s]
+        added_quotes = [k for k, s in zip(added_quotes, stated, strict=True) if not s]
     if removed_quotes or added_quotes:
         return [
             FactChange(
@@ -1124,11 +1218,17 @@ def _quote_changes(old: Facts, new: Facts) -> list[FactChange]:
     return []
 
 
-def _number_changes(old: Facts, new: Facts) -> list[FactChange]:
+def _number_changes(
+    old: Facts, new: Facts, grounds: Grounds | None, grounded: list[str]
+) -> list[FactChange]:
     if not old.numbers and not new.numbers:
         return []
     removed = [n for n in old.numbers if not _number_kept(n, new)]
     added = [n for n in new.numbers if not _number_kept(n, old)]
+    if grounds is not None and added:
+        stated = [grounds.state_number(n) for n in added]
+        grounded += [n.text for n, s in zip(added, stated, strict=True) if s]
+        added = [n for n, s in zip(added, stated, strict=True) if not s]
     removed_texts = [n.text for n in removed]
     added_texts = [n.text for n in added]
     if not removed:
@@ -1235,9 +1335,15 @@ def _comparable(one: NumberFact, other: NumberFact) -> bool:
     return one.unit is None or other.unit is None or one.unit == other.unit
 
 
-def fact_changes(old: str, new: str) -> list[FactChange]:
-    """The facts that differ between two texts; empty when one rewords the other."""
-    return compare(_facts_of(old), _facts_of(new))
+def fact_changes(old: str, new: str, grounds: Grounds | None = None) -> list[FactChange]:
+    """The facts that differ between two texts: empty when one rewords the other, only a
+    ``grounded`` change when the new text adds nothing but what ``grounds`` state."""
+    return compare(_facts_of(old), _facts_of(new), grounds)
+
+
+def drifted(changes: Iterable[FactChange]) -> bool:
+    """Whether any of ``changes`` changes what is asserted: any but a grounded one."""
+    return any(change.kind != GROUNDED for change in changes)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -18,11 +18,14 @@ import functools
 import sys
 import types
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Union
+from typing import TYPE_CHECKING, Any, Literal, Union
 
 import pydantic
+
+if TYPE_CHECKING:
+    from pytest_promptflow.drift.facts import Grounds
 
 DEFAULT_SIMILARITY = 0.85
 TextRuleName = Literal["facts", "similar"]
@@ -84,19 +87,33 @@ class Similar(Rule):
 class Facts(Rule):
     """Text may be reworded as long as it asserts the same facts: negations, numbers with
     their units and what they qualify, dates and times, names, identifiers, emails, URLs
-    and quotes (see ``pytest_promptflow.drift.facts``). The score of a change that drifts
-    names the differing facts."""
+    and quotes (see ``pytest_promptflow.drift.facts``). The score of a change names the
+    differing facts.
+
+    With ``grounds`` (the step call's inputs, which only the drift gate passes), a fact
+    the new text adds that the inputs state is no drift; the score names it as
+    ``grounded``."""
 
     name = "facts"
 
-    def judge(self, old: Any, new: Any) -> Judgement:
+    def judge(self, old: Any, new: Any, *, grounds: Grounds | None = None) -> Judgement:
         if not isinstance(old, str) or not isinstance(new, str):
             return Judgement(tolerated=False)
-        from pytest_promptflow.drift.facts import describe, fact_changes
+        from pytest_promptflow.drift.facts import describe, drifted, fact_changes
 
         _keep_the_factory_exported()
-        differences = fact_changes(old, new)
-        return Judgement(tolerated=not differences, score=describe(differences) or None)
+        differences = fact_changes(old, new, grounds)
+        if not differences:
+            return Judgement(tolerated=True)
+        return Judgement(tolerated=not drifted(differences), score=describe(differences))
+
+    @staticmethod
+    def grounds_of(inputs: Mapping[str, Any]) -> Grounds:
+        """What a step call's data inputs (in JSON form) state, read when first needed."""
+        from pytest_promptflow.drift.facts import Grounds
+
+        _keep_the_factory_exported()
+        return Grounds(inputs)
 
     def __str__(self) -> str:
         return "facts()"
