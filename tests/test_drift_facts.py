@@ -27,12 +27,11 @@ from pytest_promptflow import drift
 from pytest_promptflow.cassette.format import GoldenStep, RecordedRun
 from pytest_promptflow.drift.classify import judge_case
 from pytest_promptflow.drift.compare import compare_output
-from pytest_promptflow.drift.facts import FactChange, Grounds, drifted, fact_changes
 from pytest_promptflow.drift.policy import DriftPolicy, Judgement, PolicyDefaults, Rule
+from pytest_promptflow.drift.text_facts import FactChange, Grounds, drifted, fact_changes
 from pytest_promptflow.trace import Run
 
-# The module itself: ``drift.facts`` is the rule's factory.
-facts_module = importlib.import_module("pytest_promptflow.drift.facts")
+facts_module = importlib.import_module("pytest_promptflow.drift.text_facts")
 
 
 def kinds(old: str, new: str) -> list[str]:

@@ -12,7 +12,7 @@ from pytest_promptflow.drift.judging import JudgeSession
 from pytest_promptflow.drift.policy import DriftPolicy, Facts, Ignore, Judged, Judgement, Path
 
 if TYPE_CHECKING:
-    from pytest_promptflow.drift.facts import Grounds
+    from pytest_promptflow.drift.text_facts import Grounds
 
 ChangeKind = Literal["changed", "added", "removed", "type"]
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import enum
 import functools
-import sys
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -25,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal, Union
 import pydantic
 
 if TYPE_CHECKING:
-    from pytest_promptflow.drift.facts import Grounds
+    from pytest_promptflow.drift.text_facts import Grounds
 
 DEFAULT_SIMILARITY = 0.85
 TextRuleName = Literal["facts", "similar"]
@@ -87,7 +86,7 @@ class Similar(Rule):
 class Facts(Rule):
     """Text may be reworded as long as it asserts the same facts: negations, numbers with
     their units and what they qualify, dates and times, names, identifiers, emails, URLs
-    and quotes (see ``pytest_promptflow.drift.facts``). The score of a change names the
+    and quotes (see ``pytest_promptflow.drift.text_facts``). The score of a change names the
     differing facts.
 
     With ``grounds`` (the step call's inputs, which only the drift gate passes), a fact
@@ -99,9 +98,8 @@ class Facts(Rule):
     def judge(self, old: Any, new: Any, *, grounds: Grounds | None = None) -> Judgement:
         if not isinstance(old, str) or not isinstance(new, str):
             return Judgement(tolerated=False)
-        from pytest_promptflow.drift.facts import describe, drifted, fact_changes
+        from pytest_promptflow.drift.text_facts import describe, drifted, fact_changes
 
-        _keep_the_factory_exported()
         differences = fact_changes(old, new, grounds)
         if not differences:
             return Judgement(tolerated=True)
@@ -110,9 +108,8 @@ class Facts(Rule):
     @staticmethod
     def grounds_of(inputs: Mapping[str, Any]) -> Grounds:
         """What a step call's data inputs (in JSON form) state, read when first needed."""
-        from pytest_promptflow.drift.facts import Grounds
+        from pytest_promptflow.drift.text_facts import Grounds
 
-        _keep_the_factory_exported()
         return Grounds(inputs)
 
     def __str__(self) -> str:
@@ -210,16 +207,6 @@ def similar(threshold: float = DEFAULT_SIMILARITY) -> Similar:
 
 def facts() -> Facts:
     return Facts()
-
-
-def _keep_the_factory_exported() -> None:
-    """Put ``facts`` back on the ``drift`` package. Importing the module
-    ``pytest_promptflow.drift.facts`` binds its name on the package, over the factory the
-    package exports, and ``drift.facts()`` called after a first comparison (a model
-    declared inside a test) would call a module."""
-    package = sys.modules.get("pytest_promptflow.drift")
-    if package is not None and package.__dict__.get("facts", facts) is not facts:
-        package.__dict__["facts"] = facts
 
 
 def judged(criteria: str, judge: Judge | None = None) -> Judged:
