@@ -11,8 +11,12 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from framework_server import FrameworkServer
-from llm_fakes import Project
+
+# chains.py holds the assertions every integration shares: rewritten, they say what differed.
+pytest.register_assert_rewrite("chains")
+
+from framework_server import FrameworkServer  # noqa: E402
+from llm_fakes import Project  # noqa: E402
 
 # litellm downloads its model price map when imported unless told to use its own copy.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
