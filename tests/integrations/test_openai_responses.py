@@ -4,12 +4,17 @@ It runs in both environments (openai 3 here, openai 2 in ``.ci/run``'s second on
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
+import httpx
 from chains import (
     assert_recorded_on_the_responses_api,
     record_replay_and_break,
     responses_usage_of_chain,
 )
-from llm_fakes import Project
+from framework_server import FrameworkServer
+from llm_fakes import OPENAI_KEY, Project
 
 RESPONSES = """
 from openai import OpenAI
@@ -44,3 +49,42 @@ def test_openai_responses_record_replay_and_name_the_step(project: Project) -> N
     for step, (inputs, outputs) in responses_usage_of_chain().items():
         now = report["steps"][step]["usage"]["now"]
         assert (now["input_tokens"], now["output_tokens"]) == (inputs, outputs), step
+
+
+def test_the_stand_in_answers_the_responses_api_as_a_function_of_the_request(
+    server: FrameworkServer,
+) -> None:
+    question = [{"role": "user", "content": [{"type": "input_text", "text": "Write on comets"}]}]
+    body: dict[str, Any] = {"model": "gpt-4o-mini", "input": question, "stream": True}
+
+    def answer(body: dict[str, Any]) -> bytes:
+        headers = {"Authorization": f"Bearer {OPENAI_KEY}"}
+        reply = httpx.post(f"{server.url}/v1/responses", json=body, headers=headers)
+        assert reply.status_code == 200
+        return reply.content
+
+    streamed = answer(body)
+    assert answer(body) == streamed
+    events = [
+        json.loads(line.removeprefix("data: "))
+        for line in streamed.decode().splitlines()
+        if line.startswith("data: ")
+    ]
+    assert [event["sequence_number"] for event in events] == list(range(len(events)))
+    deltas = [event["delta"] for event in events if event["type"] == "response.output_text.delta"]
+    (done,) = [event for event in events if event["type"] == "response.output_text.done"]
+    assert "".join(deltas) == done["text"] == "A short note on comets."
+    assert [event["response"]["usage"] for event in events if "response" in event] == [
+        None,
+        None,
+        {
+            "input_tokens": 3,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": 5,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": 8,
+        },
+    ]
+    plain, completed = json.loads(answer({**body, "stream": False})), events[-1]["response"]
+    assert plain["output"][0]["content"] == completed["output"][0]["content"]
+    assert plain["usage"] == completed["usage"]
