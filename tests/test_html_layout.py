@@ -110,12 +110,16 @@ def test_cases_group_by_fields_kinds_rules_verdicts_and_cause() -> None:
         "t.py::test[two]", reason("a", "b"), FieldChange("tone", "changed", 1, 2, "exact", False)
     )
     model = drifted_case("t.py::test[model]", reason("a", "b"), cause="model", diffs={})
-    cases = [*same, tolerated, other_rule, added, two_fields, model]
+    # Drifted on its tone as two_fields is; its reason differs from that one's in verdict.
+    tone = FieldChange("tone", "changed", 1, 2, "exact", False)
+    reason_tolerated = drifted_case("t.py::test[tone]", reason("a", "b", True), tone)
+    cases = [*same, tolerated, other_rule, added, two_fields, model, reason_tolerated]
 
     groups = layout(cases, []).groups
 
     sizes = sorted((len(g.rows), g.representative.case) for g in groups)
-    assert sizes == [(1, c) for c in ["added", "model", "rule", "tolerated", "two"]] + [(4, "s0")]
+    alone = ["added", "model", "rule", "tolerated", "tone", "two"]
+    assert sizes == [(1, case) for case in alone] + [(4, "s0")]
     largest = max(groups, key=lambda g: len(g.rows))
     assert [row.case for row in largest.members] == ["s1", "s2", "s3"]
     # Failing groups come before tolerated ones, the largest first.
@@ -181,8 +185,12 @@ def test_json_for_a_script_element_reads_back_and_cannot_end_it(value: object) -
     assert not {"<", ">", "&", "\u2028", "\u2029"} & set(text)
 
 
-@given(st.text(), st.text())
-def test_common_ends_split_two_texts_around_what_differs(old: str, new: str) -> None:
+@given(st.text(max_size=5), st.text(max_size=5), st.text(max_size=5), st.text(max_size=5))
+def test_common_ends_split_two_texts_around_what_differs(
+    start_in_common: str, old_between: str, new_between: str, end_in_common: str
+) -> None:
+    old = start_in_common + old_between + end_in_common
+    new = start_in_common + new_between + end_in_common
     start, old_middle, new_middle, end = common_ends(old, new)
     assert start + old_middle + end == old
     assert start + new_middle + end == new

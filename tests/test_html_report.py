@@ -7,6 +7,7 @@ instead, since CI installs it. The screenshot is kept under test-artifacts/.
 from __future__ import annotations
 
 import html as html_text
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -328,17 +329,18 @@ def record_two_prompts(
     project: Project,
     payloads: dict[str, str] | None = None,
     prompts: dict[str, tuple[str, str]] = PROMPTS,
+    tickets: dict[str, str] = FOUR_TICKETS,
 ) -> Path:
     """Four tickets through two prompted steps, both prompts then edited: the summaries
     of two tickets are reworded a little (tolerated), of the other two replaced (drift),
     and every title changes (drift). ``payloads`` replace the new summaries."""
     (project.path / "fixtures").mkdir()
     (project.path / "fixtures" / "tickets.jsonl").write_text(
-        "".join(f'{{"id": "{case}", "text": "{text}"}}\n' for case, text in FOUR_TICKETS.items())
+        "".join(json.dumps({"id": case, "text": text}) + "\n" for case, text in tickets.items())
     )
     (project.path / "prompts").mkdir()
     write_chain(project, TWO_PROMPTS)
-    for number, (case, text) in enumerate(FOUR_TICKETS.items()):
+    for number, (case, text) in enumerate(tickets.items()):
         (old_summary, new_summary), (old_title, new_title) = prompts.values()
         answers = project.llm.answers
         answers[old_summary.replace("{{ text }}", text)] = f"The customer says {text}."
@@ -407,8 +409,9 @@ def test_cases_are_grouped_by_the_shape_of_their_changes(project: Project, brows
 
 # -- what a model answers is text, never code -------------------------------------------
 
+HOSTILE_ID = '<img src=x onerror="window.pwned = 6">'
 PAYLOADS = {
-    "a-login": "<script>window.pwned = 1</script><img src=x onerror='window.pwned = 2'>",
+    HOSTILE_ID: "<script>window.pwned = 1</script><img src=x onerror='window.pwned = 2'>",
     "b-export": "</textarea></script><script>document.title = 'pwned'</script><!--",
     "c-outage": '<a href="javascript:window.pwned = 3">open</a><svg onload="window.pwned = 4">',
     "d-billing": "\u2028</SCRIPT ><!--<script>window.pwned = 5</script>-->\"'&amp;",
@@ -416,7 +419,8 @@ PAYLOADS = {
 
 
 def test_model_payloads_are_shown_as_text_and_never_run(project: Project, browser: Any) -> None:
-    report = record_two_prompts(project, PAYLOADS)
+    tickets = dict(zip(PAYLOADS, FOUR_TICKETS.values(), strict=True))
+    report = record_two_prompts(project, PAYLOADS, tickets=tickets)
     raw = report.read_text(encoding="utf-8")
     # Only the report's own two script elements, and no comment anything could hide in.
     assert len(re.findall(r"<script", raw, re.IGNORECASE)) == 2
@@ -427,12 +431,15 @@ def test_model_payloads_are_shown_as_text_and_never_run(project: Project, browse
     try:
         drifted = page.locator("section.group[data-step=summarize]")
         assert drifted.count() == 1
-        shown_in_full = drifted.locator("article.case-step td.now").inner_text()
-        assert shown_in_full == PAYLOADS["a-login"]
+        # The case id sorts first, so its case is the one shown in full.
+        shown_in_full = drifted.locator("article.case-step")
+        assert shown_in_full.get_attribute("id") == case_anchor(node(HOSTILE_ID), "summarize")
+        assert shown_in_full.locator("h4 code").inner_text() == HOSTILE_ID
+        assert shown_in_full.locator("td.now").inner_text() == PAYLOADS[HOSTILE_ID]
         for case in ("b-export", "c-outage", "d-billing"):
             member = open_member(page, case_anchor(node(case), "summarize"))
             assert member.locator("td.now").inner_text() == PAYLOADS[case]
-        page.evaluate(f"location.hash = '#{case_anchor(node('a-login'), 'summarize')}'")
+        page.evaluate(f"location.hash = '#{case_anchor(node('b-export'), 'title')}'")
         page.wait_for_timeout(200)  # let an injected image fail to load, if there were one
 
         assert page.evaluate("typeof window.pwned") == "undefined"
