@@ -35,8 +35,12 @@ from pytest_promptflow.usage import Figures
 ACCEPT_OPTION = "--promptflow-accept"
 _WORDS = re.compile(r"\s+|\w+|[^\w\s]")
 _UNSAFE_ID = re.compile(r"[^A-Za-z0-9_.-]+")
-_JSON_IN_SCRIPT = str.maketrans(
-    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+_JSON_IN_SCRIPT = (
+    ("<", "\\u003c"),
+    (">", "\\u003e"),
+    ("&", "\\u0026"),
+    ("\u2028", "\\u2028"),
+    ("\u2029", "\\u2029"),
 )
 
 
@@ -91,7 +95,9 @@ def json_for_script(value: Any) -> Markup:
     (so neither ``</script>`` nor ``<!--`` can end or change the element), and the line
     separators JavaScript once refused in strings escaped."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return Markup(text.translate(_JSON_IN_SCRIPT))
+    for character, escaped in _JSON_IN_SCRIPT:  # one pass each: far faster than translate
+        text = text.replace(character, escaped)
+    return Markup(text)
 
 
 def accept_command_for(test: str) -> str:
@@ -395,7 +401,8 @@ def common_ends(old: str, new: str) -> tuple[str, str, str, str]:
     """``old`` and ``new`` as their common start, what differs of each, their common end:
     what the listed cases' values are stored as, so that what did not change is stored
     once. Found by halving: slices are compared in C, characters are not looped over."""
-    low, high = 0, min(len(old), len(new))
+    shorter = len(old) if len(old) < len(new) else len(new)
+    low, high = 0, shorter
     while low < high:
         middle = (low + high + 1) // 2
         if old[:middle] == new[:middle]:
@@ -403,7 +410,7 @@ def common_ends(old: str, new: str) -> tuple[str, str, str, str]:
         else:
             high = middle - 1
     start = low
-    low, high = 0, min(len(old), len(new)) - start
+    low, high = 0, shorter - start
     while low < high:
         middle = (low + high + 1) // 2
         if old[len(old) - middle :] == new[len(new) - middle :]:
