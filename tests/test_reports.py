@@ -369,3 +369,33 @@ def test_merge_writes_every_out_named_or_none_of_them(drifted: Project) -> None:
     assert refused.returncode == 2
     assert "--out=n.txt: the suffix chooses the format" in refused.stderr
     assert not (drifted.path / "n.md").exists()
+
+
+def test_a_secret_left_in_a_report_is_redacted_as_text_in_html_and_markdown(
+    tmp_path: Path,
+) -> None:
+    from pytest_promptflow.cassette.scrub import REDACTED, Scrubber
+    from pytest_promptflow.drift.classify import CaseDrift, StepDrift
+    from pytest_promptflow.drift.compare import FieldChange
+    from pytest_promptflow.report.render import write_reports
+    from pytest_promptflow.report.summary import SessionTally
+
+    secret = "tok-canary-0123456789abcdef"
+    scrubber = Scrubber()
+    scrubber.learn_value(secret)
+    change = FieldChange("text", "changed", "old", f"key {secret}", "facts()", False)
+    tally = SessionTally()
+    tally.add_case(
+        CaseDrift("test_x.py::test_y", "c1", ["ask"], [StepDrift("ask", 0, "model", "", [change])])
+    )
+
+    paths = [tmp_path / "report.html", tmp_path / "report.md"]
+    write_reports(paths, tally, "pytest --promptflow-accept", scrub=scrubber.text)
+
+    page, markdown = (path.read_text(encoding="utf-8") for path in paths)
+    assert secret not in page
+    assert secret not in markdown
+    # A bare <redacted> would be a tag to the browser, which shows nothing for it.
+    assert "&lt;redacted&gt;" in page
+    assert REDACTED not in page
+    assert REDACTED in markdown

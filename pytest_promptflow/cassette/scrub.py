@@ -282,11 +282,13 @@ class Scrubber:
     def finds_secret(self, text: str) -> bool:
         return any(secret in text for secret in self._ordered) or bool(self._pattern.search(text))
 
-    def text(self, value: str, patterns: bool = True) -> str:
+    def text(self, value: str, patterns: bool = True, replacement: str = REDACTED) -> str:
+        """``value`` with every secret replaced by ``replacement`` (an HTML page takes the
+        marker escaped, or a browser would read it as a tag and show nothing)."""
         for secret in self._ordered:
             if secret in value:
-                value = value.replace(secret, REDACTED)
-        return self._pattern.sub(REDACTED, value) if patterns else value
+                value = value.replace(secret, replacement)
+        return self._pattern.sub(replacement, value) if patterns else value
 
     def binary(self, raw: bytes, patterns: bool = True) -> bytes:
         """A binary body with the same secrets redacted, found in its raw bytes."""

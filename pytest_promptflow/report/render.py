@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_promptflow.cassette.format import write_atomically
+from pytest_promptflow.cassette.scrub import REDACTED
 from pytest_promptflow.drift.classify import CaseDrift, StepDrift
 from pytest_promptflow.drift.compare import FieldChange
 from pytest_promptflow.errors import PromptflowError
@@ -266,10 +267,14 @@ def write_reports(
     paths: Sequence[Path],
     tally: SessionTally,
     accept_command: str,
-    scrub: Callable[[str], str] | None = None,
+    scrub: Callable[..., str] | None = None,
 ) -> None:
     """The one writer of reports, for the session and for merged shards alike: each path
-    in the format its suffix names; ``scrub`` redacts the session's secrets from the text."""
+    in the format its suffix names; ``scrub(text, replacement=...)`` redacts the session's
+    secrets from the text."""
     for path in report_paths(paths):
         text = render_report(path.suffix, tally, accept_command)
-        write_atomically(path, scrub(text) if scrub is not None else text)
+        if scrub is not None:
+            marker = html.escape(REDACTED) if path.suffix == ".html" else REDACTED
+            text = scrub(text, replacement=marker)
+        write_atomically(path, text)
