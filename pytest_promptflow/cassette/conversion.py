@@ -19,6 +19,7 @@ from vcr.request import Request as VcrRequest
 
 from pytest_promptflow.cassette.format import RecordedRequest, RecordedResponse, sorted_json
 from pytest_promptflow.cassette.interception import VcrResponse, request_header_pairs
+from pytest_promptflow.cassette.layout import BODY_DEFAULT, stored_layout, writer
 from pytest_promptflow.cassette.matching import parse_body, without_random_boundary
 from pytest_promptflow.cassette.scrub import (
     KEPT_REQUEST_HEADERS,
@@ -104,30 +105,38 @@ def recorded_response(response: VcrResponse, scrubber: Scrubber) -> RecordedResp
         recorded.body_base64 = base64.b64encode(scrubber.binary(raw)).decode("ascii")
         return recorded
     if "text/event-stream" in content_type:
-        events = parse_events(scrubber.text(text))
-        recorded.events = [
-            e.model_copy(update={"data": sorted_json(scrubber.json(e.data))}) for e in events
-        ]
+        text = scrubber.text(text)
+        events = [e.model_copy(update={"data": scrubber.json(e.data)}) for e in parse_events(text)]
+        recorded.events = events
+        if serialize_events(events) != text.encode("utf-8"):
+            # Framing the events do not hold (CRLF line ends, comments, "data:" without a
+            # space...): the stream replays as received; its events are there to be read.
+            recorded.body_text = text
         return recorded
     body, body_text, _ = parse_body(raw) if "json" in content_type else (None, text or None, None)
     if body is not None and not isinstance(body, (dict, list)):
         # A bare number or string replays as it was sent, not as Python prints it.
         body, body_text = None, text
-    recorded.body = sorted_json(scrubber.json(body))
+    elif body is not None:
+        # Stored in the server's key order, with the layout that writes it back as sent;
+        # when none does, the text as sent is stored beside it, and replays.
+        recorded.body_layout, as_received = stored_layout(text, body, BODY_DEFAULT)
+        body_text = text if as_received else None
+    recorded.body = scrubber.json(body)
     recorded.body_text = scrubber.text(body_text) if body_text is not None else None
     return recorded
 
 
 def vcr_response(response: RecordedResponse) -> VcrResponse:
     """A recorded response as vcrpy plays it back."""
-    if response.events is not None:
+    if response.body_text is not None:
+        raw = response.body_text.encode("utf-8")
+    elif response.events is not None:
         raw = serialize_events(response.events)
     elif response.body_base64 is not None:
         raw = base64.b64decode(response.body_base64)
-    elif response.body_text is not None:
-        raw = response.body_text.encode("utf-8")
     elif response.body is not None:
-        raw = _replayed_json(response.body).encode("utf-8")
+        raw = writer(response.body_layout, BODY_DEFAULT)(response.body).encode("utf-8")
     else:
         raw = b""
     return {
@@ -135,10 +144,6 @@ def vcr_response(response: RecordedResponse) -> VcrResponse:
         "headers": {name: list(values) for name, values in response.headers.items()},
         "body": {"string": raw},
     }
-
-
-_replayed_json = json.JSONEncoder(ensure_ascii=False).encode
-"""A recorded JSON body as it is played back; one encoder serves every response."""
 
 
 @functools.lru_cache(maxsize=64)
@@ -155,4 +160,7 @@ def _body_bytes(request: VcrRequest) -> bytes | None:
         return body
     if isinstance(body, str):
         return body.encode("utf-8")
+    if isinstance(body, (dict, list)):
+        # aiohttp's json= (or a data= form) reaches vcrpy as the value itself.
+        return json.dumps(body, ensure_ascii=False, default=str).encode("utf-8")
     return bytes(request.body_bytes or b"")

@@ -1,8 +1,10 @@
 """The recorded run file: its schema, its path, and writing it atomically (reading it
 is `cassette/reading.py`).
 
-One JSON file per test case, keys sorted and indented so that re-recording an
-unchanged chain changes no byte and a changed one diffs cleanly in review.
+One JSON file per test case, indented, its fields in schema order and every value in a
+stable order (request bodies with sorted keys, response bodies in the server's), so
+that re-recording an unchanged chain changes no byte and a changed one diffs cleanly in
+review.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ try:
 except ImportError:  # Windows: a file being written cannot be deleted there anyway.
     fcntl = None  # type: ignore[assignment]
 
+from pytest_promptflow.cassette.layout import JsonLayout
 from pytest_promptflow.cassette.matching import canonical_json
 from pytest_promptflow.trace import Run, StepCall
 
@@ -61,13 +64,25 @@ def _valid_headers(headers: dict[str, list[str]]) -> dict[str, list[str]]:
     return headers
 
 
+def _valid_layout(value: str | None) -> str | None:
+    if value is not None:
+        JsonLayout.parse(value)
+    return value
+
+
 class SseEvent(_Strict):
-    """One server-sent event; ``data`` when it parsed as JSON, else ``text``."""
+    """One server-sent event; ``data`` when it parsed as JSON, else ``text``. When both
+    are there, ``text`` is what replays and ``data`` is there to be read."""
 
     event: str | None = None
     id: str | None = None
     data: Any = None
+    layout: str | None = None
+    """How ``data`` was written (``cassette/layout.py``); absent: compact, as older
+    versions replayed every event."""
     text: str | None = None
+
+    _check_layout = pydantic.field_validator("layout")(_valid_layout)
 
 
 class RecordedRequest(_Strict):
@@ -83,15 +98,22 @@ class RecordedRequest(_Strict):
 
 
 class RecordedResponse(_Strict):
+    """A response as stored. ``body_text``, when there, is what replays, byte for byte;
+    ``body`` or ``events`` beside it are its parsed form, there to be read."""
+
     status: int = pydantic.Field(ge=100, le=599)
     headers: dict[str, list[str]] = {}
     body: Any = None
+    body_layout: str | None = None
+    """How ``body`` was written (``cassette/layout.py``); absent: as older versions
+    replayed every body, ``json.dumps`` with ``ensure_ascii=False``."""
     body_text: str | None = None
     body_base64: str | None = None
     events: list[SseEvent] | None = None
 
     _check_base64 = pydantic.field_validator("body_base64")(_valid_base64)
     _check_headers = pydantic.field_validator("headers")(_valid_headers)
+    _check_layout = pydantic.field_validator("body_layout")(_valid_layout)
 
 
 class Latency(_Strict):
@@ -185,13 +207,21 @@ def response_fingerprint(response: RecordedResponse) -> str:
         if value is not None:
             document[name] = value
     if response.events is not None:
-        document["events"] = [e.model_dump(mode="json", exclude_none=True) for e in response.events]
+        # A layout says how an answer was written, not what it says.
+        document["events"] = [
+            e.model_dump(mode="json", exclude_none=True, exclude=_LAYOUT) for e in response.events
+        ]
     try:
         canonical = _plain_canonical_json(document)
     except (TypeError, ValueError):
-        canonical = canonical_json(response.model_dump(mode="json", exclude_none=True))
+        dump = response.model_dump(mode="json", exclude_none=True, exclude=_LAYOUT)
+        for event in dump.get("events", []):
+            event.pop("layout", None)
+        canonical = canonical_json(dump)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
 
+
+_LAYOUT = {"layout", "body_layout"}
 
 _plain_canonical_json = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False

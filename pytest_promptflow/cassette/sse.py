@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from pytest_promptflow.cassette.format import SseEvent
+from pytest_promptflow.cassette.layout import EVENT_DEFAULT, stored_layout, writer
 
 
 def parse_events(text: str) -> list[SseEvent]:
@@ -28,11 +29,14 @@ def parse_events(text: str) -> list[SseEvent]:
                 parsed = json.loads(data)
             except (ValueError, RecursionError):
                 parsed = None
-            # Only objects and arrays are stored parsed. Anything else (a bare number, a
-            # marker like [DONE], text) is kept as received, so that it replays byte for
-            # byte: 1.50 stays 1.50, where JSON would give back 1.5.
+            # Only objects and arrays are stored parsed, with the layout that writes them
+            # back as received. Anything else (a bare number, a marker like [DONE], text),
+            # and JSON no layout writes back, is kept as received too, so that it replays
+            # byte for byte: 1.50 stays 1.50, where JSON would give back 1.5.
             if isinstance(parsed, (dict, list)):
                 event.data = parsed
+                event.layout, as_received = stored_layout(data, parsed, EVENT_DEFAULT)
+                event.text = data if as_received else None
             else:
                 event.text = data
         events.append(event)
@@ -50,8 +54,8 @@ def serialize_events(events: list[SseEvent]) -> bytes:
         if event.text is not None:
             lines += [f"data: {line}" for line in event.text.split("\n")]
         elif event.data is not None:
-            lines.append(
-                "data: " + json.dumps(event.data, ensure_ascii=False, separators=(",", ":"))
-            )
+            written = writer(event.layout, EVENT_DEFAULT)(event.data)
+            # Data written over several lines (an indented layout) is one field per line.
+            lines += [f"data: {line}" for line in written.split("\n")]
         blocks.append("\n".join(lines) + "\n\n")
     return "".join(blocks).encode("utf-8")
