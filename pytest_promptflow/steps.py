@@ -31,7 +31,16 @@ import pydantic_core
 from pytest_promptflow.errors import PromptflowError, StepContractError
 from pytest_promptflow.fingerprint import schema_fingerprint
 from pytest_promptflow.prompts import Prompt
-from pytest_promptflow.trace import JsonValue, Run, StepCall, StepContext, active_run
+from pytest_promptflow.trace import (
+    JsonValue,
+    Run,
+    StepCall,
+    StepContext,
+    active_run,
+    ended,
+    entered,
+    follows,
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -408,11 +417,14 @@ class Step(Generic[P, R]):
             if self.name not in run.output_types:
                 run.output_types[self.name] = boundary.output_annotation
                 run.prompt_sources.update({p.version: p.source for p in self.prompts})
+            call.after, call.forked = follows(run.scope_of(call))
         if problems:
             self._break_contract(call, "input", problems)
         context = StepContext(self.name, self.prompt_versions, call.index if call else None, parent)
         if run is not None:
             run.executing.append(context)
+        if call is not None:
+            entered(call)
         return call, arguments, _current_step.set(context)
 
     @staticmethod
@@ -424,6 +436,9 @@ class Step(Generic[P, R]):
             # list.remove is atomic: steps of the run may end in other threads meanwhile.
             with contextlib.suppress(ValueError):
                 run.executing.remove(context)
+            if context.call_index is not None and context.call_index < len(run.calls):
+                call = run.calls[context.call_index]
+                ended(run.scope_of(call), call)
 
     def _exit(
         self,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextvars
+import sys
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -43,6 +45,10 @@ class StepCall:
     usage: list[Any] = field(default_factory=list)
     """What each of those responses cost (the cassette layer's ``ModelCall``), in the
     same order: stored with the golden value, so that its figures outlive the answers."""
+    after: object = field(default=None, compare=False, repr=False)
+    """The call or request it followed in its code, inside the same parent (``follows``)."""
+    forked: bool = field(default=False, compare=False, repr=False)
+    """Whether it started in another thread or task than the one ``after`` ended in."""
 
 
 @dataclass
@@ -73,6 +79,11 @@ class Run:
 
     def calls_of(self, step: str) -> list[StepCall]:
         return [call for call in self.calls if call.step == step]
+
+    def scope_of(self, call: StepCall) -> object:
+        """What ``call`` runs inside: its parent call, or this run at the top level."""
+        parent = call.parent
+        return self.calls[parent] if parent is not None and parent < len(self.calls) else self
 
 
 _active_run: contextvars.ContextVar[Run | None] = contextvars.ContextVar(
@@ -121,3 +132,61 @@ def judging(tag: JudgeTag) -> Iterator[JudgeTag]:
         yield tag
     finally:
         _current_judge.reset(token)
+
+
+# -- the order of a run's calls and requests in its code ----------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Position:
+    """Where the code of one context stands: inside which step call (or at the top of
+    which run), after which call or request, in which thread and task."""
+
+    scope: object
+    last: object
+    unit: tuple[int, int]
+
+
+_position: contextvars.ContextVar[_Position | None] = contextvars.ContextVar(
+    "promptflow_position", default=None
+)
+
+
+def _unit() -> tuple[int, int]:
+    """The thread, and the asyncio task in it, that is running."""
+    task = None
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is not None:
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:  # no event loop runs in this thread
+            task = None
+    return threading.get_ident(), id(task) if task is not None else 0
+
+
+def follows(scope: object) -> tuple[object, bool]:
+    """What a call or request starting now inside ``scope`` (a step call, or the run for
+    the top level) follows in its code: the call or request that ended last in this
+    context inside the same scope, None at its start; and whether it was forked, that is,
+    started in another thread or task than that one ended in.
+
+    Code that runs one thing after another keeps one context, so each call follows the
+    one before it. A thread pool's tasks (``contextvars.copy_context().run``) and
+    ``asyncio.gather``'s each start from a copy of the context made when they were
+    submitted: they all follow what ended before, as forks, whichever started first.
+    None of this depends on timing, so the stored order can be built from it."""
+    position = _position.get()
+    if position is None:
+        return None, True
+    last = position.last if position.scope is scope else None
+    return last, position.unit != _unit()
+
+
+def entered(scope: object) -> None:
+    """The body of ``scope`` (a step call) starts: nothing has ended in it yet."""
+    _position.set(_Position(scope, None, _unit()))
+
+
+def ended(scope: object, event: object) -> None:
+    """``event`` (a call or request inside ``scope``) ended in this context."""
+    _position.set(_Position(scope, event, _unit()))

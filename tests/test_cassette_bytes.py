@@ -204,6 +204,12 @@ def test_every_client_replays_the_bytes_recorded_and_the_steps_do_not_drift(
         assert tally["compared"] == tally["calls"] > 0, name
         assert (tally["tolerated"], tally["drift"]) == (0, {}), name
 
+    serve(httpserver)
+    project.record().assert_outcomes(passed=1)
+    # The same request made by two clients got the same answer: identical exchanges,
+    # whose latencies stay where they were.
+    assert project.files() == recorded, "re-recording an unchanged server changes no byte"
+
 
 def test_the_recorded_run_stays_readable(project: Project, httpserver: HTTPServer) -> None:
     serve(httpserver)

@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 import random
 import re
+import threading
 import time
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from llm_fakes import FakeLLM, Project, _last_user_text
@@ -164,9 +167,21 @@ def test_a_swallowed_miss_still_fails_the_test_once(project: Project) -> None:
 
 
 class SlowLLM(FakeLLM):
-    """The fake model, answering each chat request after a random delay."""
+    """The fake model, answering each chat request after a random delay, requests in
+    threads of their own, so that a later request may be answered first."""
 
     answered: list[str]
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        super().__init__()
+        self.server.stop()
+        self.server.threaded = True
+        self.server.start()
+
+    def _answer(self, request: Request) -> tuple[dict[str, Any], str, str]:
+        with self.lock:
+            return super()._answer(request)
 
     def _openai(self, request: Request) -> Response:
         time.sleep(random.uniform(0.0, 0.15))
@@ -249,6 +264,116 @@ def test_concurrent_requests_are_recorded_in_an_order_independent_of_timing(
             project.run().assert_outcomes(passed=1)
     finally:
         server.close()
+
+
+class SteadyLLM(SlowLLM):
+    """The slow fake model, answering identical requests identically."""
+
+    def _answer(self, request: Request) -> tuple[dict[str, Any], str, str]:
+        with self.lock:
+            self.seen.clear()
+            return FakeLLM._answer(self, request)
+
+
+@pytest.fixture(params=["steady", "counting"])
+def delayed_project(
+    request: pytest.FixtureRequest, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Project, SlowLLM]]:
+    """A project on a model that answers after random delays: identically to identical
+    requests (steady), or "answer 1", "answer 2"... in the order they arrive (counting)."""
+    monkeypatch.delenv("CI", raising=False)
+    server = SteadyLLM() if request.param == "steady" else SlowLLM()
+    server.answered = []
+    try:
+        yield Project(pytester, server), server
+    finally:
+        server.close()
+
+
+TWICE_EACH = """
+    import asyncio, concurrent.futures, contextvars, random, time
+    import pytest
+    from endpoint import openai_client, save
+    from pytest_promptflow import step
+
+    # 12 distinct questions, each asked twice.
+    TOPICS = [f"topic {n}" for n in range(12)] * 2
+
+    CLIENTS = {}  # one client per test, shared by its threads or tasks
+
+    @step
+    def ask(topic: str) -> str:
+        time.sleep(random.uniform(0, 0.01))  # a replay's order varies too
+        return CLIENTS["sync"].chat.completions.create(
+            model="m", messages=[{"role": "user", "content": topic}]
+        ).choices[0].message.content
+
+    @step
+    async def ask_async(topic: str) -> str:
+        await asyncio.sleep(random.uniform(0, 0.01))
+        reply = await CLIENTS["async"].chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "async " + topic}]
+        )
+        return reply.choices[0].message.content
+
+    @step
+    def summarize(answers: list[str]) -> int:
+        return len(answers)
+
+    @pytest.mark.promptflow
+    def test_pool():
+        CLIENTS["sync"] = openai_client(timeout=60)
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            futures = [pool.submit(contextvars.copy_context().run, ask, t) for t in TOPICS]
+            answers = [future.result() for future in futures]
+        summarize(answers)
+        save("pool", sorted(answers))
+
+    @pytest.mark.promptflow
+    def test_gather():
+        async def main():
+            CLIENTS["async"] = openai_client(asynchronous=True, timeout=60)
+            return await asyncio.gather(*(ask_async(t) for t in TOPICS))
+
+        answers = asyncio.run(main())
+        summarize(answers)
+        save("gather", sorted(answers))
+    """
+
+
+def test_a_thread_pool_and_gather_record_the_same_files_whatever_the_timing(
+    delayed_project: tuple[Project, SlowLLM],
+) -> None:
+    project, server = delayed_project
+    project.write(TWICE_EACH)
+    recordings, answer_orders = [], set()
+    for _ in range(5):
+        server.answered.clear()
+        server.reset()
+        project.record().assert_outcomes(passed=2)
+        recordings.append(project.files())
+        answer_orders.add(tuple(server.answered))
+    assert len(answer_orders) > 1, "the random delays changed the order of the answers"
+    assert all(recording == recordings[0] for recording in recordings)
+    for test in ("pool", "gather"):
+        recorded = project.cassette(f"test_chain/test_{test}.json")
+        assert len(recorded["interactions"]) == 24
+        steps = [golden["step"] for golden in recorded["steps"]]
+        assert steps == ["ask" if test == "pool" else "ask_async"] * 24 + ["summarize"]
+        asked = [golden["inputs"]["topic"] for golden in recorded["steps"][:24]]
+        assert asked == sorted(asked), "concurrent calls are stored by what they are"
+    results = project.results()
+
+    with server.offline():
+        for _ in range(3):
+            project.run("--promptflow-report=report.json").assert_outcomes(passed=2)
+            assert project.results() == results
+            steps = json.loads((project.path / "report.json").read_text())["steps"]
+            for name, tally in steps.items():
+                # Each concurrent call was compared with the golden call of its own input.
+                assert tally["compared"] == tally["calls"] > 0, name
+                assert (tally["tolerated"], tally["drift"]) == (0, {}), name
+    assert project.files() == recordings[0]
 
 
 def test_stream_data_that_is_not_json_replays_byte_for_byte(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -55,6 +54,7 @@ from pytest_promptflow.cassette.misses import (
     miss_response,
 )
 from pytest_promptflow.cassette.modes import RecordingOptions, RecordMode
+from pytest_promptflow.cassette.order import RequestEvent, renumbered, stable_order
 from pytest_promptflow.cassette.reading import (
     StoredInteractions,
     read_recorded_run_at,
@@ -64,7 +64,7 @@ from pytest_promptflow.cassette.scrub import (
     Scrubber,
 )
 from pytest_promptflow.steps import request_step
-from pytest_promptflow.trace import Run, StepCall, current_judge, recording_run
+from pytest_promptflow.trace import Run, StepCall, current_judge, ended, follows, recording_run
 from pytest_promptflow.usage import ModelCall
 
 
@@ -108,10 +108,10 @@ class CaseRecorder:
         self.consumed: list[tuple[int | None, ModelCall]] = []
         """What the usage figures read of every interaction replayed or recorded, with the
         index of the step call that made it (None outside any step)."""
-        self._latencies: dict[tuple[str, str], Latency] | None = None
-        self._timings: list[tuple[float, float, str]] = []
-        """(sent, answered, request key) of each recorded interaction, to order them."""
-        self._sent: dict[int, tuple[VcrRequest, float]] = {}
+        self._latencies: dict[tuple[str, str], list[Latency]] | None = None
+        self._requests: list[RequestEvent] = []
+        """Every request played or recorded, with what it followed in its code: what the
+        stored order of interactions and golden values is built from."""
         self._refused: dict[int, VcrRequest] = {}
         self._lock = threading.Lock()
         self.loaded: RecordedRun | None = None
@@ -210,7 +210,7 @@ class CaseRecorder:
             used = sorted(self._index.used)
             interactions = [self._interactions[p] for p in used] + self.recorded_in_stable_order
         if (accepting or first_record) and self.run.calls:
-            steps = self._kept_where_unchanged(golden_steps(self.comparable_run(), _answer_usage))
+            steps = self._kept_where_unchanged(golden_steps(self.stored_run(), _answer_usage))
             if self._same_as_seed(steps):
                 return None
             sources = {
@@ -290,29 +290,63 @@ class CaseRecorder:
             usage=[usage[i] for i in order] if usage else [],
         )
 
+    def stored_run(self) -> Run:
+        """``comparable_run()`` with its calls in the order they are stored: sequential
+        calls as they ran, calls forked from one point (a thread pool's, ``gather``'s)
+        sorted by what they are (``cassette/order.py``), parents renumbered to match."""
+        comparable = self.comparable_run()
+        calls, _ = stable_order(self.run, self._requests)
+        return dataclasses.replace(comparable, calls=list(renumbered(comparable, calls)))
+
     @property
     def recorded_in_stable_order(self) -> list[Interaction]:
-        """What this run recorded, requests that were in flight together sorted by their
-        key: re-recording concurrent requests gives the same file whatever answers first."""
-        timings = list(self._timings)
-        # Interactions added without timings (by code that is not vcrpy) come last, in order.
-        last = max((answered for _, answered, _ in timings), default=0.0)
-        timings += [(last + 1 + i,) * 2 + ("",) for i in range(len(self.recorded) - len(timings))]
-        order = sorted(range(len(self.recorded)), key=lambda i: timings[i][0])
-        batches: list[list[int]] = []
-        batch_end = float("-inf")
-        for position in order:
-            sent, answered, _ = timings[position]
-            if not batches or sent > batch_end:
-                batches.append([])
-                batch_end = answered
-            batches[-1].append(position)
-            batch_end = max(batch_end, answered)
-        return [
-            self.recorded[position]
-            for batch in batches
-            for position in sorted(batch, key=lambda p: timings[p][2])
-        ]
+        """What this run recorded, in an order that does not depend on which concurrent
+        request was answered first (``cassette/order.py``); identical exchanges share
+        their latencies as a sorted list, so that re-recording them swaps nothing."""
+        with self._lock:
+            requests = list(self._requests)
+        _, ordered = stable_order(self.run, requests)
+        stored = [event for event in ordered if event.stored is not None]
+        listed = {id(event.stored) for event in stored}
+        # Interactions added by code that is not vcrpy come last, in order.
+        extra = [i for i in self.recorded if id(i) not in listed]
+        return self._with_kept_latencies(stored) + extra
+
+    def _with_kept_latencies(self, events: list[RequestEvent]) -> list[Interaction]:
+        """Each exchange's latencies: those recorded before for the same request and
+        answer, else as measured; sorted among identical exchanges."""
+        same: dict[tuple[str, str], list[int]] = {}
+        for position, event in enumerate(events):
+            same.setdefault(event.exchange, []).append(position)
+        interactions: list[Interaction] = [event.stored for event in events]
+        for exchange, positions in same.items():
+            kept = self._recorded_latencies().get(exchange, [])
+            measured = [interactions[p].latency for p in positions]
+            if not kept and len(positions) == 1:
+                continue
+            count = len(positions)
+            extra = sorted((m for m in measured if m is not None), key=_latency_order)
+            chosen = sorted([*kept[:count], *extra][:count], key=_latency_order)
+            figures: list[Latency | None] = [*chosen, *[None] * (count - len(chosen))]
+            for position, figure in zip(positions, figures, strict=True):
+                if interactions[position].latency != figure:
+                    interactions[position] = interactions[position].model_copy(
+                        update={"latency": figure}
+                    )
+        return interactions
+
+    def _recorded_latencies(self) -> dict[tuple[str, str], list[Latency]]:
+        """The latencies already recorded of each exchange (request key, answer), sorted."""
+        if self._latencies is None:
+            latencies: dict[tuple[str, str], list[Latency]] = {}
+            for key, interaction in zip(self._keys, self._interactions, strict=True):
+                if interaction.latency is not None:
+                    exchange = (key, response_fingerprint(interaction.response))
+                    latencies.setdefault(exchange, []).append(interaction.latency)
+            for figures in latencies.values():
+                figures.sort(key=_latency_order)
+            self._latencies = latencies
+        return self._latencies
 
     def _interactions_to_keep(self, passed: bool) -> list[Interaction] | None:
         mode = self.options.mode
@@ -333,7 +367,6 @@ class CaseRecorder:
     def can_play(self, request: VcrRequest) -> bool:
         if self.options.mode is RecordMode.ALL:
             latency.request_sent()
-            self._sent[id(request)] = (request, time.monotonic())
             return False
         key = self._live_key(request)
         if self._index.peek(key) is not None:
@@ -343,7 +376,6 @@ class CaseRecorder:
             self._refuse(request, self._miss_message(request))
             return True
         latency.request_sent()
-        self._sent[id(request)] = (request, time.monotonic())
         return False
 
     def _refuse(self, request: VcrRequest, message: str) -> None:
@@ -368,19 +400,27 @@ class CaseRecorder:
             self._refuse(request, self._miss_message(request))
             return miss_response()
         interaction = self._interactions[position]
-        self._note_response(interaction)
+        self._note_response(interaction, self._keys[position])
         return vcr_response(interaction.response)
 
-    def _note_response(self, interaction: Interaction) -> None:
-        """Tell the step call that made the request which answer it got."""
+    def _note_response(self, interaction: Interaction, key: str, *, recorded: bool = False) -> None:
+        """Tell the step call that made the request which answer it got, and note the
+        request, with what it followed in its code, for the stored order."""
         context = request_step(self.run, warn=False)
         index = context.call_index if context is not None else None
         self.consumed.append((index, ModelCall.of(interaction)))
-        if index is not None:
-            calls = self.run.calls
-            if index < len(calls):
-                calls[index].responses.append(response_fingerprint(interaction.response))
-                calls[index].usage.append(self.consumed[-1][1])
+        answer = response_fingerprint(interaction.response)
+        calls = self.run.calls
+        scope: object = self.run
+        if index is not None and index < len(calls):
+            calls[index].responses.append(answer)
+            calls[index].usage.append(self.consumed[-1][1])
+            scope = calls[index]
+        after, forked = follows(scope)
+        event = RequestEvent(scope, after, forked, (key, answer), interaction if recorded else None)
+        ended(scope, event)
+        with self._lock:
+            self._requests.append(event)
 
     def record(self, request: VcrRequest, response: VcrResponse) -> None:
         judge = current_judge()
@@ -392,32 +432,11 @@ class CaseRecorder:
             request=self._recorded_request(request),
             response=recorded_response(response, self.scrubber),
         )
-        timed = latency.response_received()
-        interaction.latency = self._recorded_latency(interaction) or timed
-        sent = self._sent.pop(id(request), None)
-        answered = time.monotonic()
+        # As measured; one recorded before for the same exchange is kept when stored.
+        interaction.latency = latency.response_received()
         with self._lock:
             self.recorded.append(interaction)
-            self._timings.append(
-                (
-                    sent[1] if sent is not None and sent[0] is request else answered,
-                    answered,
-                    self._key_of(interaction.request),
-                )
-            )
-        self._note_response(interaction)
-
-    def _recorded_latency(self, interaction: Interaction) -> Latency | None:
-        """The latency already recorded for this very exchange (same request, same answer):
-        kept, so that re-recording an unchanged chain changes no byte."""
-        if self._latencies is None:
-            self._latencies = {
-                (key, response_fingerprint(i.response)): i.latency
-                for key, i in zip(self._keys, self._interactions, strict=True)
-                if i.latency is not None
-            }
-        exchange = (self._key_of(interaction.request), response_fingerprint(interaction.response))
-        return self._latencies.get(exchange)
+        self._note_response(interaction, self._key_of(interaction.request), recorded=True)
 
     # -- conversions -------------------------------------------------------------------
 
@@ -516,3 +535,7 @@ class CaseRecorder:
             if not recorded:
                 lines.append(f"  prompt {name}: version {version}")
         return lines
+
+
+def _latency_order(figure: Latency) -> tuple[int, int]:
+    return figure.total_ms, figure.first_byte_ms

@@ -1,7 +1,10 @@
 """Why a step's output drifted: its prompt, an upstream step, the model, its own code.
 
-Each step call of a run is matched with the golden call of the same step at the same
-occurrence, and its drift is attributed by what differs from the golden record:
+Each step call of a run is matched with a golden call of the same step: one with the
+same inputs (and answers, among several with the same inputs) when there is one, else
+the next one not matched yet, in order; so concurrent calls are matched whatever order
+they ran in, and a golden file's own order does not matter. Its drift is attributed by
+what differs from the golden record:
 
 - ``schema``: the output type itself changed (its JSON schema fingerprint differs);
 - ``prompt``: a prompt of the step has another version;
@@ -9,7 +12,7 @@ occurrence, and its drift is attributed by what differs from the golden record:
   upstream step's output changed;
 - ``model``: same prompts and inputs, but the recorded answer differs (re-recorded);
 - ``code``: same prompts, inputs and answer, so the step's own code changed the result;
-- ``new call``: the golden run has no call of the step at this occurrence;
+- ``new call``: the golden run has no call of the step left to match this one with;
 - ``missing call``: the golden run called the step once more than this run did.
 
 When several apply, the first in that order wins (``schema`` over ``prompt`` over
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -140,13 +143,14 @@ def judge_case(
 ) -> CaseDrift | None:
     """Compare every step call of ``run`` with its golden value; None without golden values.
 
-    Linear in the number of calls: occurrences are counted as the calls go by, and the
-    upstream step an input came from is looked up in an index of earlier outputs.
+    Linear in the number of calls: calls are matched with golden ones through an index
+    of their inputs, and the upstream step an input came from is looked up in an index
+    of earlier outputs.
     """
     if golden is None or not golden.steps:
         return None
     verdict = CaseDrift(run.test_id or golden.test, run.case_id)
-    golden_calls = _by_occurrence(golden.steps)
+    references, unmatched = _paired(golden.steps, run.calls)
     judges = JudgeSession(run.case_id)
     sources = _OutputIndex(run.calls)
     policies: dict[str, DriftPolicy] = {}
@@ -157,7 +161,7 @@ def judge_case(
         if call.error is not None:
             # It raised, so it has no output; the test's failure already says why.
             continue
-        reference = golden_calls.get((call.step, occurrence))
+        reference = references.get(call.index)
         if reference is None:
             verdict.steps.append(
                 StepDrift(call.step, occurrence, "new call", "no golden value for this call")
@@ -185,13 +189,10 @@ def judge_case(
                 )
             verdict.steps.append(step_drift)
     cut_short = any(call.error is not None for call in run.calls)
-    for (step, occurrence), _reference in golden_calls.items():
-        if occurrence >= seen[step] and not cut_short:
-            verdict.steps.append(
-                StepDrift(
-                    step, occurrence, "missing call", "the golden run called it; this did not"
-                )
-            )
+    for step, occurrence in [] if cut_short else unmatched:
+        verdict.steps.append(
+            StepDrift(step, occurrence, "missing call", "the golden run called it; this did not")
+        )
     return verdict
 
 
@@ -207,13 +208,54 @@ def _same_schema(reference: GoldenStep, call: StepCall, output_type: Any) -> boo
         return reference.schema_ == legacy_schema_fingerprint(pydantic.TypeAdapter(output_type))
 
 
-def _by_occurrence(steps: list[GoldenStep]) -> dict[tuple[str, int], GoldenStep]:
-    counts: Counter[str] = Counter()
-    indexed = {}
-    for golden_step in steps:
-        indexed[(golden_step.step, counts[golden_step.step])] = golden_step
-        counts[golden_step.step] += 1
-    return indexed
+def _paired(
+    steps: list[GoldenStep], calls: list[StepCall]
+) -> tuple[dict[int, GoldenStep], list[tuple[str, int]]]:
+    """The golden call of each call (by its index), and the (step, occurrence) of each
+    golden call no call was matched with, in the golden order.
+
+    A call is matched with a golden call of its step with the same inputs and answers,
+    else the same inputs, else the first one left, each time the first such in the
+    golden order: concurrent calls whose inputs differ find theirs whatever order they
+    ran in, and so do concurrent calls with the same inputs that got different answers.
+    """
+    left: dict[str, dict[int, GoldenStep]] = {}
+    by_exchange: dict[tuple[str, str, tuple[str, ...]], deque[int]] = {}
+    by_inputs: dict[tuple[str, str], deque[int]] = {}
+    occurrences: list[int] = []
+    for position, golden_step in enumerate(steps):
+        of_step = left.setdefault(golden_step.step, {})
+        occurrences.append(len(of_step))
+        of_step[position] = golden_step
+        inputs = _canonical(golden_step.inputs)
+        exchange = (golden_step.step, inputs, tuple(golden_step.responses))
+        by_exchange.setdefault(exchange, deque()).append(position)
+        by_inputs.setdefault((golden_step.step, inputs), deque()).append(position)
+    paired: dict[int, GoldenStep] = {}
+    unpaired: list[StepCall] = []
+    for call in calls:
+        inputs = _canonical(call.inputs)
+        of_step = left.get(call.step, {})
+        found = _first_left(by_exchange.get((call.step, inputs, tuple(call.responses))), of_step)
+        if found is None:
+            found = _first_left(by_inputs.get((call.step, inputs)), of_step)
+        if found is None:
+            unpaired.append(call)
+        else:
+            paired[call.index] = of_step.pop(found)
+    for call in unpaired:
+        of_step = left.get(call.step, {})
+        if of_step:
+            paired[call.index] = of_step.pop(next(iter(of_step)))
+    unmatched = sorted(position for of_step in left.values() for position in of_step)
+    return paired, [(steps[position].step, occurrences[position]) for position in unmatched]
+
+
+def _first_left(candidates: deque[int] | None, left: dict[int, GoldenStep]) -> int | None:
+    """The first of ``candidates`` not matched yet; those matched are dropped as seen."""
+    while candidates and candidates[0] not in left:
+        candidates.popleft()
+    return candidates[0] if candidates else None
 
 
 class _OutputIndex:
