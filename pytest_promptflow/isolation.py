@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_promptflow.cassette.format import GoldenStep, Seed
+from pytest_promptflow.cassette.misses import OWN_RECORDING
 from pytest_promptflow.cassette.reading import read_recorded_run
 from pytest_promptflow.errors import PromptflowError
 from pytest_promptflow.steps import Step, find_step, known_step_names
@@ -77,6 +78,8 @@ def recorded_calls(cassette_dir: Path, step: Step[..., Any]) -> list[RecordedSte
                 [i for i in recorded.interactions if i.step in names],
                 family,
                 recorded.prompt_sources,
+                source=path,
+                test=recorded.test,
             )
             found.append(
                 RecordedStepCall(step, path, recorded.test, recorded.case, occurrence, seed)
@@ -147,6 +150,23 @@ def not_run_lines(waiting: Mapping[str, str], cassette_dir: Path) -> list[str]:
             f"No test of this session recorded a call of step {step!r}: record a test that "
             "calls it (pytest --promptflow-record=new), then run its step tests."
         )
+    return lines
+
+
+def own_recording_lines(written: dict[str, tuple[str, str]]) -> list[str]:
+    """What to say about the step tests (node id -> (file written, the chain's recorded
+    run it replays from)) that wrote recorded runs of their own in this session."""
+    if not written:
+        return []
+    lines = [
+        f"{len(written)} step test(s) recorded into recorded runs of their own, each "
+        f"{OWN_RECORDING}: what a step asks there was made from golden inputs, not by a "
+        "run of the chain. The chain's recorded runs they replay from are left as they are:"
+    ]
+    lines += [
+        f"  {test} -> {path} (replays from {source})"
+        for test, (path, source) in sorted(written.items())
+    ]
     return lines
 
 

@@ -76,11 +76,14 @@ USAGE_TABLES = ("compact", "full")
 WORKER_OUTPUT_KEY = "promptflow_tally"
 WORKER_ACCEPTANCE_KEY = "promptflow_acceptance"
 WORKER_WAITING_KEY = "promptflow_waiting_step_tests"
+WORKER_OWN_RECORDINGS_KEY = "promptflow_step_test_recordings"
 WORKER_PRUNING_KEY = "promptflow_pruning"
 
 tally_key = pytest.StashKey[SessionTally]()
 acceptance_key = pytest.StashKey[Acceptance]()
 waiting_step_tests_key = pytest.StashKey[dict[str, str]]()
+own_recordings_key = pytest.StashKey[dict[str, tuple[str, str]]]()
+"""Step tests that wrote recorded runs of their own: node id -> (file, its source)."""
 options_key = pytest.StashKey[RecordingOptions]()
 policy_key = pytest.StashKey[PolicyDefaults]()
 recorder_key = pytest.StashKey["CaseRecorder"]()
@@ -236,6 +239,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[tally_key] = SessionTally(currency=config.stash[prices_key].currency)
     config.stash[acceptance_key] = Acceptance()
     config.stash[waiting_step_tests_key] = {}
+    config.stash[own_recordings_key] = {}
     config.stash[pruning_key] = PruningScope()
     config.stash[started_key] = time.time()
     config.stash[scrubber_key] = Scrubber(
@@ -521,6 +525,8 @@ class PromptflowTestHooks:
                 except PromptflowError as error:
                     problem = str(error)
                 else:
+                    if written is not None and recorder.seed is not None:
+                        _note_own_recording(item, written, recorder.seed.source)
                     if item.config.stash[options_key].accept:
                         # Accepting, the gate fails nothing: complete means passed.
                         item.config.stash[acceptance_key].note_test(
@@ -528,6 +534,17 @@ class PromptflowTestHooks:
                         )
                 if problem is not None:
                     pytest.fail(f"{item.nodeid}: {problem}", pytrace=False)
+
+
+def _note_own_recording(item: pytest.Item, written: Path, source: Path | None) -> None:
+    """A step test wrote a recorded run of its own: the summary says where, and why."""
+
+    def shown(path: Path) -> str:
+        root = item.config.rootpath
+        return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+
+    where = (shown(written), shown(source) if source is not None else "another test's run")
+    item.config.stash[own_recordings_key][item.nodeid] = where
 
 
 def _misses(item: pytest.Item) -> list[str]:
@@ -659,6 +676,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         worker_output[WORKER_OUTPUT_KEY] = config.stash[tally_key].to_json()
         worker_output[WORKER_ACCEPTANCE_KEY] = acceptance.to_json()
         worker_output[WORKER_WAITING_KEY] = config.stash[waiting_step_tests_key]
+        worker_output[WORKER_OWN_RECORDINGS_KEY] = config.stash[own_recordings_key]
         worker_output[WORKER_PRUNING_KEY] = scope.to_json()
         return
     reports = config.stash[reports_key]
@@ -681,6 +699,8 @@ def pytest_testnodedown(node: Any, error: object) -> None:
     if acceptance:
         node.config.stash[acceptance_key].merge_json(acceptance)
     node.config.stash[waiting_step_tests_key].update(worker_output.get(WORKER_WAITING_KEY, {}))
+    own = worker_output.get(WORKER_OWN_RECORDINGS_KEY, {})
+    node.config.stash[own_recordings_key].update({test: tuple(w) for test, w in own.items()})
     pruning = worker_output.get(WORKER_PRUNING_KEY)
     if pruning:
         node.config.stash[pruning_key].merge_json(pruning)
@@ -703,6 +723,8 @@ def pytest_terminal_summary(terminalreporter: TerminalReporter, config: pytest.C
         waiting_tests, config.rootpath / config.getini(INI_CASSETTE_DIR)
     )
     lines = [*lines, *([""] if lines and waiting else []), *waiting]
+    own = isolation.own_recording_lines(config.stash[own_recordings_key])
+    lines = [*lines, *([""] if lines and own else []), *own]
     if lines:
         terminalreporter.section("promptflow")
         for line in lines:

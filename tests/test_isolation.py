@@ -300,3 +300,58 @@ def test_a_step_no_test_recorded_is_named_with_what_to_do(project: Project, llm:
             "calls it (pytest --promptflow-record=new), then run its step tests.",
         ]
     )
+
+
+def test_a_step_alone_miss_names_the_chains_recorded_run_and_the_command_that_records_it(
+    recorded: Project, llm: FakeLLM
+) -> None:
+    write_chain(
+        recorded, explain_source="Explain plainly {{ fact.claim }} about {{ fact.subject }}"
+    )
+
+    with llm.offline():
+        replayed = recorded.run("-k", "alone and quasar")
+
+    replayed.assert_outcomes(failed=1)
+    replayed.stdout.fnmatch_lines(
+        [
+            "no recording for a request of step 'explain' in case quasar",
+            "  replays:  cassettes/test_chain/test_chain/quasar.json (the recorded run of "
+            "test_chain.py::test_chain[[]quasar[]], its calls of step 'explain')",
+            "  cassette: cassettes/test_chain/test_explain_alone/quasar.json (this step "
+            "test's own recordings; none yet)",
+            "  prompt explain changed: * -> *",
+            "To record it, run:",
+            "  pytest 'test_chain.py::test_explain_alone[[]quasar[]]' --promptflow-record=new",
+            "That sends only what step 'explain' (and the steps it calls) asks from the golden "
+            "inputs it replays, without running the steps before it, and keeps it in "
+            "cassettes/test_chain/test_explain_alone/quasar.json, used only by this step test, "
+            "never as a source; cassettes/test_chain/test_chain/quasar.json is left as it is.",
+            "Re-recording the chain's case instead (pytest 'test_chain.py::test_chain[[]quasar[]]' "
+            "--promptflow-record=new) runs every step before this one again, and leaves the "
+            "golden inputs this test runs on as they are.",
+        ],
+        consecutive=False,
+    )
+    assert "does not exist yet" not in replayed.stdout.str()
+    chain = recorded.files()
+
+    # The command it gives records what the step test needs, and only that.
+    llm.answers["Explain plainly is older than it looks about Quasar"] = "Quasar formed long ago."
+    recording = recorded.run("test_chain.py::test_explain_alone[quasar]", "--promptflow-record=new")
+
+    recording.assert_outcomes(passed=1)
+    recording.stdout.fnmatch_lines(
+        [
+            "1 step test(s) recorded into recorded runs of their own, each used only by this "
+            "step test, never as a source: what a step asks there was made from golden inputs, "
+            "not by a run of the chain. The chain's recorded runs they replay from are left as "
+            "they are:",
+            "  test_chain.py::test_explain_alone[[]quasar[]] -> "
+            "cassettes/test_chain/test_explain_alone/quasar.json (replays from "
+            "cassettes/test_chain/test_chain/quasar.json)",
+        ]
+    )
+    assert {name: content for name, content in recorded.files().items() if name in chain} == chain
+    with llm.offline():
+        recorded.run("-k", "alone and quasar").assert_outcomes(passed=1)

@@ -190,6 +190,10 @@ class Seed:
     interactions: list[Interaction]
     golden: list[GoldenStep]
     prompt_sources: dict[str, str]
+    source: Path | None = None
+    """The recorded run they come from."""
+    test: str | None = None
+    """The test whose recorded run that is, as it names itself there."""
 
 
 def response_fingerprint(response: RecordedResponse) -> str:

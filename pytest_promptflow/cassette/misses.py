@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import difflib
 import json
+import shlex
 from collections.abc import Sequence
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
-from pytest_promptflow.cassette.format import Interaction, RecordedRequest
+from pytest_promptflow.cassette.format import Interaction, RecordedRequest, Seed
 from pytest_promptflow.cassette.interception import VcrResponse
 
+OWN_RECORDING = "used only by this step test, never as a source"
+"""What a step test's own recorded run is for: its calls were made from golden inputs,
+not by a run of the chain, so no step test takes its inputs from there."""
 MAX_DIFF_LINES = 40
 MISS_STATUS = 400
 """A request with no recording is answered with this status, which SDKs do not retry."""
@@ -92,6 +96,39 @@ def body_diff(recorded: RecordedRequest, live: RecordedRequest) -> list[str]:
     if len(diff) > MAX_DIFF_LINES:
         diff = [*diff[:MAX_DIFF_LINES], f"... ({len(diff) - MAX_DIFF_LINES} more lines)"]
     return [line[:200] for line in diff]
+
+
+def step_alone_lines(step: str | None, own: Path, exists: bool, seed: Seed) -> list[str]:
+    """Where a test of one step replays from, for its miss message: the chain's
+    recorded run its calls come from, and its own."""
+    source = display_path(seed.source) if seed.source is not None else "another test's run"
+    made_by = f"the recorded run of {seed.test}" if seed.test else "a recorded run"
+    lines = [f"  replays:  {source} ({made_by}"]
+    lines[0] += f", its calls of step {step!r})" if step else ")"
+    state = "" if exists else "; none yet"
+    lines.append(f"  cassette: {display_path(own)} (this step test's own recordings{state})")
+    return lines
+
+
+def step_alone_advice(step: str | None, command: str, own: Path, seed: Seed) -> list[str]:
+    """Which command records what a test of one step misses, and why that one."""
+    what = f"step {step!r}" if step else "the step"
+    kept = f"keeps it in {display_path(own)}, {OWN_RECORDING}"
+    if seed.source is not None:
+        kept += f"; {display_path(seed.source)} is left as it is"
+    lines = [
+        "To record it, run:",
+        f"  {command}",
+        f"That sends only what {what} (and the steps it calls) asks from the golden inputs "
+        f"it replays, without running the steps before it, and {kept}.",
+    ]
+    if seed.test:
+        chain = shlex.join(["pytest", seed.test, "--promptflow-record=new"])
+        lines.append(
+            f"Re-recording the chain's case instead ({chain}) runs every step before this one "
+            "again, and leaves the golden inputs this test runs on as they are."
+        )
+    return lines
 
 
 def display_path(path: Path) -> str:

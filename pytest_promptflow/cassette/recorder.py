@@ -52,6 +52,8 @@ from pytest_promptflow.cassette.misses import (
     closest_recording,
     display_path,
     miss_response,
+    step_alone_advice,
+    step_alone_lines,
 )
 from pytest_promptflow.cassette.modes import RecordingOptions, RecordMode
 from pytest_promptflow.cassette.order import RequestEvent, renumbered, stable_order
@@ -501,9 +503,14 @@ class CaseRecorder:
             first,
             f"  test:     {self.test_id}",
             f"  request:  {request.method.upper()} {self.scrubber.url(request.uri)}",
-            f"  cassette: {display_path(self.path)}"
-            + ("" if self.loaded is not None else " (does not exist yet)"),
         ]
+        if self.seed is not None:
+            lines += step_alone_lines(step, self.path, self.loaded is not None, self.seed)
+        else:
+            lines.append(
+                f"  cassette: {display_path(self.path)}"
+                + ("" if self.loaded is not None else " (does not exist yet)")
+            )
         if context is not None:
             lines += self._prompt_lines(step, context.prompts)
         live = self._recorded_request(request)
@@ -517,7 +524,10 @@ class CaseRecorder:
                 f"  closest recording: interaction {position} ({made_by}); request body diff:"
             )
             lines += ["    " + line for line in body_diff(recorded.request, live)]
-        lines += ["To record it, run:", f"  {self.record_command}"]
+        if self.seed is not None:
+            lines += step_alone_advice(step, self.record_command, self.path, self.seed)
+        else:
+            lines += ["To record it, run:", f"  {self.record_command}"]
         return "\n".join(lines)
 
     def _prompt_lines(self, step: str | None, current: Mapping[str, str]) -> list[str]:
