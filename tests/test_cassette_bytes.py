@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from llm_fakes import Project
 from pytest_httpserver import HTTPServer
 
-from pytest_promptflow.cassette.conversion import recorded_response, vcr_response
+from pytest_promptflow.cassette.conversion import live_response, vcr_response
 from pytest_promptflow.cassette.format import RecordedResponse, SseEvent
 from pytest_promptflow.cassette.layout import SEPARATORS, JsonLayout
 from pytest_promptflow.cassette.scrub import Scrubber
@@ -259,14 +259,14 @@ def test_a_redacted_body_replays_its_parsed_form_in_the_layout_it_was_sent_in() 
     scrubber = Scrubber()
     scrubber.learn_value("sk-secret-value-0123456789")
     sent = '{"echo":"sk-secret-value-0123456789","n":1}'
-    stored = recorded_response(
+    live = live_response(
         {
             "status": {"code": 200, "message": "OK"},
             "headers": {"Content-Type": ["application/json"]},
             "body": {"string": sent.encode()},
-        },
-        scrubber,
+        }
     )
+    stored = scrubber.response(*live)
     assert stored.body == {"echo": "<redacted>", "n": 1}
     assert vcr_response(stored)["body"]["string"] == b'{"echo":"<redacted>","n":1}'
 

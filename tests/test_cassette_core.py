@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from optional_packages import require
 
 from pytest_promptflow import CassetteError
+from pytest_promptflow.cassette.conversion import parse_body, request_header_pairs
 from pytest_promptflow.cassette.format import (
     Interaction,
     RecordedRequest,
@@ -25,12 +26,8 @@ from pytest_promptflow.cassette.format import (
     serialize_recorded_run,
     write_atomically,
 )
-from pytest_promptflow.cassette.interception import (
-    HttpInterception,
-    httpx_vcr_request,
-    request_header_pairs,
-)
-from pytest_promptflow.cassette.matching import RecordingIndex, canonical_request_key, parse_body
+from pytest_promptflow.cassette.interception import HttpInterception, httpx_vcr_request
+from pytest_promptflow.cassette.matching import RecordingIndex, canonical_request_key
 from pytest_promptflow.cassette.modes import IGNORED_BODY_FIELDS
 from pytest_promptflow.cassette.reading import read_recorded_run
 from pytest_promptflow.cassette.sse import parse_events, serialize_events

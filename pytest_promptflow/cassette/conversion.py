@@ -1,118 +1,179 @@
-"""Between vcrpy's requests and responses and the recorded run's, secrets removed.
+"""vcrpy's requests and responses to ours, and ours back to vcrpy's.
 
-A live request becomes its scrubbed body (what its key needs) and, when it is
-recorded or missed, the whole ``RecordedRequest``; a response the network sent becomes
-a ``RecordedResponse``; a recorded response becomes what vcrpy plays back.
+A request's way through the cassette layer, one stage per module (ARCHITECTURE.md, "A
+request, from @step to the file and back"): vcrpy's request -> ``live_request`` (ours:
+its header pairs, its body parsed, a multipart boundary made stable) -> scrubbed
+(``Scrubber.request``, scrub.py) -> keyed (``canonical_request_key``, matching.py) ->
+played (``vcr_response``) or stored (``recorded_request``). A response the network sent
+takes the same way: ``live_response`` (decoded and parsed, its layout found) ->
+``Scrubber.response`` -> stored.
 """
 
 from __future__ import annotations
 
 import base64
-import dataclasses
 import functools
 import json
+import re
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
 import vcr.filters
 from vcr.request import Request as VcrRequest
 
-from pytest_promptflow.cassette.format import RecordedRequest, RecordedResponse, sorted_json
-from pytest_promptflow.cassette.interception import VcrResponse, request_header_pairs
+from pytest_promptflow.cassette.format import RecordedRequest, RecordedResponse
+from pytest_promptflow.cassette.interception import VcrResponse
 from pytest_promptflow.cassette.layout import BODY_DEFAULT, stored_layout, writer
-from pytest_promptflow.cassette.matching import parse_body, without_random_boundary
-from pytest_promptflow.cassette.scrub import (
-    KEPT_REQUEST_HEADERS,
-    KEPT_RESPONSE_HEADERS,
-    Scrubber,
-    kept_headers,
-)
+from pytest_promptflow.cassette.scrub import ScrubbedRequest
 from pytest_promptflow.cassette.sse import parse_events, serialize_events
 
+# -- vcrpy's request -> ours ---------------------------------------------------------------
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class ScrubbedBody:
-    """A live request's headers (names as sent, values not yet scrubbed) and its body as
-    stored: scrubbed JSON, text or base64."""
 
+@dataclass(frozen=True, slots=True)
+class LiveRequest:
+    """A request as the HTTP client sent it, read once: nothing scrubbed yet."""
+
+    method: str
+    """Upper case."""
+    uri: str
     headers: list[tuple[str, str]]
+    """Names as sent."""
     content_type: str
+    """With a multipart boundary made stable."""
     body: Any
+    """The body when it is JSON; else ``text`` when it is UTF-8, else ``base64``."""
     text: str | None
     base64: str | None
 
 
-def scrubbed_body(request: VcrRequest, scrubber: Scrubber) -> ScrubbedBody:
-    """The request's secrets learned and its body scrubbed: the part of the request as
-    stored that both its key and the full recorded request need."""
-    headers = request_header_pairs(request)
-    scrubber.learn_secrets(headers, request.uri)
+def live_request(request: VcrRequest) -> LiveRequest:
     raw, content_type = without_random_boundary(
         _body_bytes(request), request.headers.get("content-type") or ""
     )
-    lowered = content_type.lower()
-    if raw and "multipart/" in lowered:
-        raw = scrubber.multipart(raw)
     body, text, encoded = parse_body(raw)
-    # Learned from the body's fields before any of its strings is scrubbed.
-    body = scrubber.fields(body) if body is not None else None
-    if text is not None:
-        text = scrubber.form(text) if "x-www-form-urlencoded" in lowered else text
-        text = scrubber.text(text)
-    return ScrubbedBody(
-        headers=headers,
-        content_type=content_type,
-        body=body,
-        text=text,
-        base64=scrubber.base64_body(encoded) if encoded is not None else None,
+    return LiveRequest(
+        request.method.upper(),
+        request.uri,
+        request_header_pairs(request),
+        content_type,
+        body,
+        text,
+        encoded,
     )
 
 
-def recorded_request(
-    request: VcrRequest, scrubbed: ScrubbedBody, scrubber: Scrubber
-) -> RecordedRequest:
-    """The request as it is stored, from its scrubbed body: replay misses and recording
-    share this."""
-    grouped: dict[str, list[str]] = {}
-    for name, value in scrubbed.headers:
-        grouped.setdefault(name.lower(), []).append(value)
-    if scrubbed.content_type:
-        grouped["content-type"] = [scrubbed.content_type]
-    kept = kept_headers(grouped, KEPT_REQUEST_HEADERS)
+def request_header_pairs(request: VcrRequest) -> list[tuple[str, str]]:
+    """The (name, value) pairs of a vcrpy request's headers.
+
+    vcrpy's ``HeadersDict`` keeps them in ``_store`` as (name, value) by lower-case name,
+    the way its own ``copy()`` reads them; iterating the mapping instead costs a lookup
+    per header, on every request replayed."""
+    store = getattr(request.headers, "_store", None)
+    if isinstance(store, dict):
+        return list(store.values())
+    return list(request.headers.items())
+
+
+def _body_bytes(request: VcrRequest) -> bytes | None:
+    body = request.body
+    if body is None or isinstance(body, bytes):
+        return body
+    if isinstance(body, str):
+        return body.encode("utf-8")
+    if isinstance(body, (dict, list)):
+        # aiohttp's json= (or a data= form) reaches vcrpy as the value itself.
+        return json.dumps(body, ensure_ascii=False, default=str).encode("utf-8")
+    return bytes(request.body_bytes or b"")
+
+
+MULTIPART_BOUNDARY = re.compile(rb'boundary="?([^";,\s]+)"?')
+STABLE_BOUNDARY = b"promptflow-boundary"
+
+
+def without_random_boundary(raw: bytes | None, content_type: str) -> tuple[bytes | None, str]:
+    """Multipart bodies with a fixed boundary: clients draw a new one for every request."""
+    match = MULTIPART_BOUNDARY.search(content_type.encode("latin-1"))
+    if match is None or raw is None:
+        return raw, content_type
+    boundary = match.group(1)
+    return (
+        raw.replace(boundary, STABLE_BOUNDARY),
+        content_type.replace(boundary.decode("latin-1"), STABLE_BOUNDARY.decode()),
+    )
+
+
+def parse_body(raw: bytes | None) -> tuple[Any, str | None, str | None]:
+    """A body as (JSON value, text, base64): JSON when it parses, text when it is UTF-8,
+    base64 otherwise; all None when there is no body."""
+    if not raw:
+        return None, None, None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, None, base64.b64encode(raw).decode("ascii")
+    try:
+        return json.loads(text), None, None
+    except ValueError:
+        return None, text, None
+
+
+# -- scrubbed -> stored ----------------------------------------------------------------------
+
+
+def recorded_request(scrubbed: ScrubbedRequest, headers: dict[str, list[str]]) -> RecordedRequest:
+    """The request as it is stored, from its scrubbed form and stored headers (both from
+    scrub.py): replay misses and recording share this."""
     return RecordedRequest(
-        method=request.method.upper(),
-        url=scrubber.url(request.uri),
-        headers={name: [scrubber.text(v) for v in values] for name, values in kept.items()},
+        method=scrubbed.method,
+        url=scrubbed.url,
+        headers=headers,
         body=sorted_json(scrubbed.body),
         body_text=scrubbed.text,
         body_base64=scrubbed.base64,
     )
 
 
-def recorded_response(response: VcrResponse, scrubber: Scrubber) -> RecordedResponse:
-    """What the network answered, as it is stored: decoded, parsed and scrubbed."""
+def sorted_json(value: Any) -> Any:
+    """``value`` with every object's keys sorted, so that recorded requests diff stably."""
+    if isinstance(value, dict):
+        return {key: sorted_json(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [sorted_json(item) for item in value]
+    return value
+
+
+# -- vcrpy's response -> ours; ours -> vcrpy's --------------------------------------------
+
+
+def live_response(response: VcrResponse) -> tuple[RecordedResponse, dict[str, list[str]]]:
+    """What the network answered, decoded and parsed, nothing scrubbed yet, and all its
+    headers (``Scrubber.response`` learns from them and keeps some)."""
     decoded = vcr.filters.decode_response(response)
     raw: bytes = decoded["body"]["string"] or b""
-    scrubber.learn_secrets(
-        [(name, value) for name, values in decoded["headers"].items() for value in values], ""
-    )
-    headers = kept_headers(decoded["headers"], KEPT_RESPONSE_HEADERS)
-    content_type = ";".join(headers.get("content-type", [])).lower()
-    recorded = RecordedResponse(status=decoded["status"]["code"], headers=headers)
+    headers: dict[str, list[str]] = {
+        name: list(values) for name, values in decoded["headers"].items()
+    }
+    content_type = ";".join(
+        value
+        for name, values in headers.items()
+        if name.lower() == "content-type"
+        for value in values
+    ).lower()
+    live = RecordedResponse(status=decoded["status"]["code"])
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        recorded.body_base64 = base64.b64encode(scrubber.binary(raw)).decode("ascii")
-        return recorded
+        live.body_base64 = base64.b64encode(raw).decode("ascii")
+        return live, headers
     if "text/event-stream" in content_type:
-        text = scrubber.text(text)
-        events = [e.model_copy(update={"data": scrubber.json(e.data)}) for e in parse_events(text)]
-        recorded.events = events
-        if serialize_events(events) != text.encode("utf-8"):
+        live.events = parse_events(text)
+        if serialize_events(live.events) != raw:
             # Framing the events do not hold (CRLF line ends, comments, "data:" without a
             # space...): the stream replays as received; its events are there to be read.
-            recorded.body_text = text
-        return recorded
+            live.body_text = text
+        return live, headers
     body, body_text, _ = parse_body(raw) if "json" in content_type else (None, text or None, None)
     if body is not None and not isinstance(body, (dict, list)):
         # A bare number or string replays as it was sent, not as Python prints it.
@@ -120,11 +181,10 @@ def recorded_response(response: VcrResponse, scrubber: Scrubber) -> RecordedResp
     elif body is not None:
         # Stored in the server's key order, with the layout that writes it back as sent;
         # when none does, the text as sent is stored beside it, and replays.
-        recorded.body_layout, as_received = stored_layout(text, body, BODY_DEFAULT)
+        live.body_layout, as_received = stored_layout(text, body, BODY_DEFAULT)
         body_text = text if as_received else None
-    recorded.body = scrubber.json(body)
-    recorded.body_text = scrubber.text(body_text) if body_text is not None else None
-    return recorded
+    live.body, live.body_text = body, body_text
+    return live, headers
 
 
 def vcr_response(response: RecordedResponse) -> VcrResponse:
@@ -152,15 +212,3 @@ def _reason_phrase(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return ""
-
-
-def _body_bytes(request: VcrRequest) -> bytes | None:
-    body = request.body
-    if body is None or isinstance(body, bytes):
-        return body
-    if isinstance(body, str):
-        return body.encode("utf-8")
-    if isinstance(body, (dict, list)):
-        # aiohttp's json= (or a data= form) reaches vcrpy as the value itself.
-        return json.dumps(body, ensure_ascii=False, default=str).encode("utf-8")
-    return bytes(request.body_bytes or b"")

@@ -253,15 +253,6 @@ def golden_steps(
     ]
 
 
-def sorted_json(value: Any) -> Any:
-    """``value`` with every object's keys sorted, so recorded bodies diff stably."""
-    if isinstance(value, dict):
-        return {key: sorted_json(value[key]) for key in sorted(value)}
-    if isinstance(value, list):
-        return [sorted_json(item) for item in value]
-    return value
-
-
 def recorded_run_document(run: RecordedRun) -> dict[str, Any]:
     """The JSON document of a recorded run: fields in schema order, no empty optionals."""
     if not isinstance(run.interactions, list):
@@ -274,7 +265,7 @@ def serialize_document(document: dict[str, Any]) -> str:
 
 
 def serialize_recorded_run(run: RecordedRun) -> str:
-    """The file's text: fields in schema order, bodies with sorted keys (see sorted_json)."""
+    """The file's text: fields in schema order, each value as it was recorded."""
     return serialize_document(recorded_run_document(run))
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from vcr.request import Request as VcrRequest
 
-from pytest_promptflow.cassette.interception import VcrResponse, request_header_pairs
+from pytest_promptflow.cassette.conversion import request_header_pairs
+from pytest_promptflow.cassette.interception import VcrResponse
 from pytest_promptflow.cassette.misses import miss_response
 from pytest_promptflow.cassette.scrub import Scrubber
 from pytest_promptflow.steps import current_step

@@ -22,18 +22,6 @@ from pytest_promptflow.cassette import latency
 VcrResponse = dict[str, Any]
 
 
-def request_header_pairs(request: VcrRequest) -> list[tuple[str, str]]:
-    """The (name, value) pairs of a vcrpy request's headers.
-
-    vcrpy's ``HeadersDict`` keeps them in ``_store`` as (name, value) by lower-case name,
-    the way its own ``copy()`` reads them; iterating the mapping instead costs a lookup
-    per header, on every request replayed."""
-    store = getattr(request.headers, "_store", None)
-    if isinstance(store, dict):
-        return list(store.values())
-    return list(request.headers.items())
-
-
 class HttpTarget(Protocol):
     """What answers intercepted HTTP: a test case's recorder, or anything alike."""
 

@@ -7,11 +7,9 @@ do not change the answer (``user``, ``metadata``...) are dropped.
 
 from __future__ import annotations
 
-import base64
 import functools
 import hashlib
 import json
-import re
 from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -22,37 +20,6 @@ from pytest_promptflow.cassette.modes import IGNORED_BODY_FIELDS
 canonical_json = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 """JSON text of a value with sorted keys and no spaces, the same whatever the key order:
 what keys and fingerprints hash. One encoder serves every call."""
-
-
-def parse_body(raw: bytes | None) -> tuple[Any, str | None, str | None]:
-    """A body as (JSON value, text, base64): JSON when it parses, text when it is UTF-8,
-    base64 otherwise; all None when there is no body."""
-    if not raw:
-        return None, None, None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return None, None, base64.b64encode(raw).decode("ascii")
-    try:
-        return json.loads(text), None, None
-    except ValueError:
-        return None, text, None
-
-
-MULTIPART_BOUNDARY = re.compile(rb'boundary="?([^";,\s]+)"?')
-STABLE_BOUNDARY = b"promptflow-boundary"
-
-
-def without_random_boundary(raw: bytes | None, content_type: str) -> tuple[bytes | None, str]:
-    """Multipart bodies with a fixed boundary: clients draw a new one for every request."""
-    match = MULTIPART_BOUNDARY.search(content_type.encode("latin-1"))
-    if match is None or raw is None:
-        return raw, content_type
-    boundary = match.group(1)
-    return (
-        raw.replace(boundary, STABLE_BOUNDARY),
-        content_type.replace(boundary.decode("latin-1"), STABLE_BOUNDARY.decode()),
-    )
 
 
 def canonical_request_key(

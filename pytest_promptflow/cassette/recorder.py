@@ -19,10 +19,10 @@ from vcr.request import Request as VcrRequest
 
 from pytest_promptflow.cassette import latency
 from pytest_promptflow.cassette.conversion import (
-    ScrubbedBody,
+    LiveRequest,
+    live_request,
+    live_response,
     recorded_request,
-    recorded_response,
-    scrubbed_body,
     vcr_response,
 )
 from pytest_promptflow.cassette.format import (
@@ -62,9 +62,7 @@ from pytest_promptflow.cassette.reading import (
     read_recorded_run_at,
     request_keys,
 )
-from pytest_promptflow.cassette.scrub import (
-    Scrubber,
-)
+from pytest_promptflow.cassette.scrub import ScrubbedRequest, Scrubber
 from pytest_promptflow.steps import request_step
 from pytest_promptflow.trace import Run, StepCall, current_judge, ended, follows, recording_run
 from pytest_promptflow.usage import ModelCall
@@ -123,7 +121,7 @@ class CaseRecorder:
         self._index = RecordingIndex(())
         self._pending: tuple[VcrRequest, str] | None = None
         self._last_request: tuple[VcrRequest, RecordedRequest] | None = None
-        self._last_body: tuple[VcrRequest, ScrubbedBody] | None = None
+        self._last_scrubbed: tuple[VcrRequest, LiveRequest, ScrubbedRequest] | None = None
         self._active: contextlib.ExitStack | None = None
         self._interception: HttpInterception | None = None
         self._owns_interception = False
@@ -432,34 +430,51 @@ class CaseRecorder:
             judge=judge.field if judge is not None else None,
             prompts=dict(context.prompts) if context is not None and judge is None else {},
             request=self._recorded_request(request),
-            response=recorded_response(response, self.scrubber),
+            response=self.scrubber.response(*live_response(response)),
         )
         # As measured; one recorded before for the same exchange is kept when stored.
         interaction.latency = latency.response_received()
         with self._lock:
             self.recorded.append(interaction)
-        self._note_response(interaction, self._key_of(interaction.request), recorded=True)
+        self._note_response(interaction, self._live_key(request), recorded=True)
 
-    # -- conversions -------------------------------------------------------------------
+    # -- a request's way: vcrpy's -> ours -> scrubbed -> keyed -> played or stored -----
 
-    def _scrubbed_body(self, request: VcrRequest) -> ScrubbedBody:
-        """The request's scrubbed body, built once for its key and its stored form."""
-        cached = self._last_body
+    def _scrubbed(self, request: VcrRequest) -> tuple[LiveRequest, ScrubbedRequest]:
+        """The request read (conversion.py) and scrubbed (scrub.py), once for its key and
+        its stored form."""
+        cached = self._last_scrubbed
         if cached is not None and cached[0] is request:
-            return cached[1]
-        scrubbed = scrubbed_body(request, self.scrubber)
-        self._last_body = (request, scrubbed)
-        return scrubbed
+            return cached[1], cached[2]
+        live = live_request(request)
+        scrubbed = self.scrubber.request(live)
+        self._last_scrubbed = (request, live, scrubbed)
+        return live, scrubbed
+
+    def _live_key(self, request: VcrRequest) -> str:
+        """The key of ``request`` as stored, the same as ``_key_of(_recorded_request())``:
+        the key reads no header, so the stored headers are not built for it."""
+        _, scrubbed = self._scrubbed(request)
+        return canonical_request_key(
+            scrubbed.method,
+            scrubbed.url,
+            scrubbed.body,
+            scrubbed.text,
+            self.options.ignored_body_fields,
+            scrubbed.base64,
+        )
 
     def _recorded_request(self, request: VcrRequest) -> RecordedRequest:
         cached = self._last_request
         if cached is not None and cached[0] is request:
             return cached[1]
-        recorded = recorded_request(request, self._scrubbed_body(request), self.scrubber)
+        live, scrubbed = self._scrubbed(request)
+        recorded = recorded_request(scrubbed, self.scrubber.request_headers(live))
         self._last_request = (request, recorded)
         return recorded
 
     def _key_of(self, request: RecordedRequest) -> str:
+        """The key of a stored request (read from a file)."""
         return canonical_request_key(
             request.method,
             request.url,
@@ -467,19 +482,6 @@ class CaseRecorder:
             request.body_text,
             self.options.ignored_body_fields,
             request.body_base64,
-        )
-
-    def _live_key(self, request: VcrRequest) -> str:
-        """The key of ``request`` as stored, the same as ``_key_of(_recorded_request())``:
-        the key reads no header, so the stored headers are not built for it."""
-        scrubbed = self._scrubbed_body(request)
-        return canonical_request_key(
-            request.method.upper(),
-            self.scrubber.url(request.uri),
-            scrubbed.body,
-            scrubbed.text,
-            self.options.ignored_body_fields,
-            scrubbed.base64,
         )
 
     # -- the message of a miss ---------------------------------------------------------

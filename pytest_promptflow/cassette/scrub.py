@@ -15,9 +15,11 @@ import base64
 import binascii
 import re
 from collections.abc import Hashable, Iterable, Mapping, Sequence
-from typing import Any, Generic, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from pytest_promptflow.cassette.format import RecordedResponse
 from pytest_promptflow.errors import SecretLeakError
 
 REDACTED = "<redacted>"
@@ -137,6 +139,37 @@ class _Memo(Generic[_Key, _Value]):
     def remember(self, key: _Key, value: _Value) -> None:
         if len(self._entries) < _MEMO_LIMIT:
             self._entries[key] = value
+
+
+class LiveRequestParts(Protocol):
+    """A request as the client sent it (``conversion.LiveRequest``)."""
+
+    @property
+    def method(self) -> str: ...
+    @property
+    def uri(self) -> str: ...
+    @property
+    def headers(self) -> list[tuple[str, str]]: ...
+    @property
+    def content_type(self) -> str: ...
+    @property
+    def body(self) -> Any: ...
+    @property
+    def text(self) -> str | None: ...
+    @property
+    def base64(self) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ScrubbedRequest:
+    """A request with its credentials learned and its secrets redacted: what its key is
+    computed from and, with its stored headers, what is stored of it."""
+
+    method: str
+    url: str
+    body: Any
+    text: str | None
+    base64: str | None
 
 
 _WORD_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
@@ -459,6 +492,73 @@ class Scrubber:
         ]
         netloc = parts.netloc.rpartition("@")[2]
         return self.text(urlunsplit(parts._replace(netloc=netloc, query=urlencode(query))))
+
+    # -- a request and a response, as stored ---------------------------------------------
+
+    def request(self, live: LiveRequestParts) -> ScrubbedRequest:
+        """``live`` with the credentials it carries learned (headers, URL, credential-named
+        fields and form fields, before any string is scrubbed) and every secret redacted
+        from its URL and body; the stored headers are ``request_headers``, built only for a
+        request that is recorded or missed."""
+        self.learn_secrets(live.headers, live.uri)
+        content_type = live.content_type.lower()
+        body, text, encoded = live.body, live.text, live.base64
+        if "multipart/" in content_type:  # its credential-named fields, not its files
+            if text is not None:
+                text = self.multipart(text.encode("utf-8")).decode("utf-8")
+            elif encoded is not None:
+                raw = self.multipart(base64.b64decode(encoded))
+                encoded = base64.b64encode(raw).decode("ascii")
+        body = self.fields(body) if body is not None else None
+        if text is not None:
+            text = self.form(text) if "x-www-form-urlencoded" in content_type else text
+            text = self.text(text)
+        return ScrubbedRequest(
+            live.method,
+            self.url(live.uri),
+            body,
+            text,
+            self.base64_body(encoded) if encoded is not None else None,
+        )
+
+    def request_headers(self, live: LiveRequestParts) -> dict[str, list[str]]:
+        """The headers of ``live`` as stored: only those on the allow-list, redacted."""
+        grouped: dict[str, list[str]] = {}
+        for name, value in live.headers:
+            grouped.setdefault(name.lower(), []).append(value)
+        if live.content_type:
+            grouped["content-type"] = [live.content_type]
+        kept = kept_headers(grouped, KEPT_REQUEST_HEADERS)
+        return {name: [self.text(value) for value in values] for name, values in kept.items()}
+
+    def response(
+        self, live: RecordedResponse, headers: Mapping[str, Sequence[str]]
+    ) -> RecordedResponse:
+        """A response the network sent (``conversion.live_response``) as it is stored: the
+        credentials its headers carry learned, only the allowed headers kept, every secret
+        redacted from its body, text, events and binary body."""
+        self.learn_secrets(
+            [(name, value) for name, values in headers.items() for value in values], ""
+        )
+        stored = live.model_copy(update={"headers": kept_headers(headers, KEPT_RESPONSE_HEADERS)})
+        if live.body_base64 is not None:
+            stored.body_base64 = self.base64_body(live.body_base64)
+        stored.body = self.json(live.body)
+        if live.body_text is not None:
+            stored.body_text = self.text(live.body_text)
+        if live.events is not None:
+            stored.events = [
+                event.model_copy(
+                    update={
+                        "event": self.text(event.event) if event.event is not None else None,
+                        "id": self.text(event.id) if event.id is not None else None,
+                        "data": self.json(event.data),
+                        "text": self.text(event.text) if event.text is not None else None,
+                    }
+                )
+                for event in live.events
+            ]
+        return stored
 
     # -- the final scan ------------------------------------------------------------------
 
