@@ -100,9 +100,12 @@ def active_run() -> Run | None:
 def recording_run(run: Run) -> Iterator[Run]:
     """Make ``run`` the active run for the duration of the block."""
     token = _active_run.set(run)
+    # Its top level starts here, whatever ran in this context before.
+    position = _position.set(_Position(run, None, _unit()))
     try:
         yield run
     finally:
+        _position.reset(position)
         _active_run.reset(token)
 
 

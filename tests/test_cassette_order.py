@@ -73,6 +73,22 @@ def chain_with_gather() -> None:
     aaa_after_the_pool(asyncio.run(fan_out()))
 
 
+def chain_starting_with_gather() -> None:
+    async def fan_out() -> list[int]:
+        return await asyncio.gather(*(alpha_async(n) for n in [5, 2, 9]))
+
+    aaa_after_the_pool(asyncio.run(fan_out()))
+
+
+def test_a_run_is_stored_alike_in_a_fresh_context_and_after_other_runs() -> None:
+    fresh = contextvars.Context().run(stored, chain_starting_with_gather)
+    stored(chain_with_a_pool)
+    after_another = stored(chain_starting_with_gather)
+
+    assert fresh == after_another
+    assert [step for step, _, _ in fresh] == ["alpha_async"] * 3 + ["aaa_after_the_pool"]
+
+
 def stored(chain: Any) -> list[tuple[str, Any, int | None]]:
     run = Run()
     with recording_run(run):
