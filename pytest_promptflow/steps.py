@@ -417,7 +417,7 @@ class Step(Generic[P, R]):
             if self.name not in run.output_types:
                 run.output_types[self.name] = boundary.output_annotation
                 run.prompt_sources.update({p.version: p.source for p in self.prompts})
-            call.after, call.forked = follows(run.scope_of(call))
+            call.after, call.forked, call.started = follows(run.scope_of(call))
         if problems:
             self._break_contract(call, "input", problems)
         context = StepContext(self.name, self.prompt_versions, call.index if call else None, parent)

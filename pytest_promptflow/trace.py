@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import itertools
 import sys
 import threading
 from collections.abc import Iterator, Mapping
@@ -49,6 +50,8 @@ class StepCall:
     """The call or request it followed in its code, inside the same parent (``follows``)."""
     forked: bool = field(default=False, compare=False, repr=False)
     """Whether it started in another thread or task than the one ``after`` ended in."""
+    started: int = field(default=0, compare=False, repr=False)
+    """When it started among the calls and requests of the session (``follows``)."""
 
 
 @dataclass
@@ -153,6 +156,7 @@ class _Position:
 _position: contextvars.ContextVar[_Position | None] = contextvars.ContextVar(
     "promptflow_position", default=None
 )
+_starts = itertools.count()
 
 
 def _unit() -> tuple[int, int]:
@@ -167,22 +171,27 @@ def _unit() -> tuple[int, int]:
     return threading.get_ident(), id(task) if task is not None else 0
 
 
-def follows(scope: object) -> tuple[object, bool]:
+def follows(scope: object) -> tuple[object, bool, int]:
     """What a call or request starting now inside ``scope`` (a step call, or the run for
     the top level) follows in its code: the call or request that ended last in this
-    context inside the same scope, None at its start; and whether it was forked, that is,
-    started in another thread or task than that one ended in.
+    context inside the same scope, None at its start; whether it was forked, that is,
+    started in another thread or task than that one ended in; and a number that says
+    when it started.
 
     Code that runs one thing after another keeps one context, so each call follows the
     one before it. A thread pool's tasks (``contextvars.copy_context().run``) and
     ``asyncio.gather``'s each start from a copy of the context made when they were
     submitted: they all follow what ended before, as forks, whichever started first.
-    None of this depends on timing, so the stored order can be built from it."""
+    Code that runs each step in a copy of its context in its own thread or task, as
+    LangGraph runs a graph's nodes, makes calls that follow the same one without being
+    forked: those ran one after another there, in the order they started. None of this
+    depends on timing, so the stored order can be built from it."""
+    started = next(_starts)
     position = _position.get()
     if position is None:
-        return None, True
+        return None, True, started
     last = position.last if position.scope is scope else None
-    return last, position.unit != _unit()
+    return last, position.unit != _unit(), started
 
 
 def entered(scope: object) -> None:

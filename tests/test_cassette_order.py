@@ -89,6 +89,24 @@ def test_a_run_is_stored_alike_in_a_fresh_context_and_after_other_runs() -> None
     assert [step for step, _, _ in fresh] == ["alpha_async"] * 3 + ["aaa_after_the_pool"]
 
 
+def chain_in_copies_of_its_context() -> None:
+    # As LangGraph runs a graph's nodes: each in a copy of the context, one after another.
+    for n in (3, 1, 2):
+        contextvars.copy_context().run(zeta_first, n)
+    contextvars.copy_context().run(aaa_after_the_pool, [3, 1, 2])
+
+
+def test_calls_run_one_after_another_in_copies_of_the_context_keep_their_order() -> None:
+    order = stored(chain_in_copies_of_its_context)
+
+    assert [(step, inputs) for step, inputs, _ in order] == [
+        ("zeta_first", {"n": 3}),
+        ("zeta_first", {"n": 1}),
+        ("zeta_first", {"n": 2}),
+        ("aaa_after_the_pool", {"values": [3, 1, 2]}),
+    ]
+
+
 def stored(chain: Any) -> list[tuple[str, Any, int | None]]:
     run = Run()
     with recording_run(run):

@@ -4,11 +4,12 @@ their parents, steps, inputs, requests and answers, never of timing.
 Each call and request knows what it followed in its code (``trace.follows``): the call
 or request that ended before it in the same context, inside the same parent. Code that
 runs one thing after another makes a chain, stored in the order it ran. Calls and
-requests forked from the same point (a thread pool's tasks, ``asyncio.gather``'s) are
-stored sorted by what they are: step, inputs, output and answers for a call (and the
-same of everything inside it), request key and answer for a request; each with the
-chain that follows it in its own thread or task. What the code went on to do in the
-thread or task it forked from comes after them.
+requests forked from the same point into other threads or tasks (a thread pool's tasks,
+``asyncio.gather``'s) are stored sorted by what they are: step, inputs, output and
+answers for a call (and the same of everything inside it), request key and answer for a
+request; each with the chain that follows it in its own thread or task. What the code
+went on to do in the thread or task it forked from comes after them, in the order it
+started there (several, when a framework runs each step in a copy of the context).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class RequestEvent:
     """The step call that made it, or the run for a request outside any step."""
     after: object
     forked: bool
+    started: int
     exchange: tuple[str, str]
     """Its request key and the fingerprint of its answer."""
     stored: Any = field(default=None)
@@ -61,8 +63,11 @@ def stable_order(
 
     def next_of(scope: object, after: _Node | None) -> list[_Node]:
         found = following.get(id(scope), {}).get(id(after) if after is not None else None, [])
-        # Forks first, each sorted by what it is; then the code that went on after them.
-        return sorted(found, key=lambda node: (not node.forked, keys[id(node)]))
+        # Forks first, each sorted by what it is; then what went on where ``after``
+        # ended: one thread or task runs one thing at a time, so in the order it started.
+        forks = sorted((node for node in found if node.forked), key=lambda n: keys[id(n)])
+        went_on = sorted((node for node in found if not node.forked), key=lambda n: n.started)
+        return forks + went_on
 
     ordered_calls: list[int] = []
     ordered_requests: list[RequestEvent] = []

@@ -416,8 +416,10 @@ class CaseRecorder:
             calls[index].responses.append(answer)
             calls[index].usage.append(self.consumed[-1][1])
             scope = calls[index]
-        after, forked = follows(scope)
-        event = RequestEvent(scope, after, forked, (key, answer), interaction if recorded else None)
+        after, forked, started = follows(scope)
+        event = RequestEvent(
+            scope, after, forked, started, (key, answer), interaction if recorded else None
+        )
         ended(scope, event)
         with self._lock:
             self._requests.append(event)
