@@ -67,6 +67,11 @@ class Run:
     """The output annotation of every step called, by step name."""
     executing: list[StepContext] = field(default_factory=list, repr=False, compare=False)
     """The step calls of this run that have started and not yet ended, from any thread."""
+    _numbering: threading.Lock = field(
+        default_factory=threading.Lock, init=False, repr=False, compare=False
+    )
+    """Steps of one run may start in several threads at once: each call gets its own
+    index, the one it is stored at."""
 
     def begin_call(
         self,
@@ -76,8 +81,9 @@ class Run:
         prompts: dict[str, str],
         schema: str | None = None,
     ) -> StepCall:
-        call = StepCall(len(self.calls), step, parent, inputs, prompts, schema=schema)
-        self.calls.append(call)
+        with self._numbering:
+            call = StepCall(len(self.calls), step, parent, inputs, prompts, schema=schema)
+            self.calls.append(call)
         return call
 
     def calls_of(self, step: str) -> list[StepCall]:

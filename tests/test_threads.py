@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import warnings
 
@@ -181,3 +182,26 @@ def test_a_failing_step_leaves_the_executing_list() -> None:
         broken(1)
 
     assert run.executing == []
+
+
+def test_step_calls_started_in_several_threads_at_once_each_get_their_own_index() -> None:
+    run = Run()
+    barrier = threading.Barrier(8)
+    interval = sys.getswitchinterval()
+
+    def start_calls() -> None:
+        barrier.wait()
+        for _ in range(2000):
+            run.begin_call("ask", None, {}, {})
+
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        threads = [threading.Thread(target=start_calls) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+
+    assert [call.index for call in run.calls] == list(range(16_000))
