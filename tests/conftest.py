@@ -13,25 +13,20 @@ import hypothesis  # noqa: F401
 import openai  # noqa: F401
 import pytest
 import requests  # noqa: F401
-from llm_fakes import FakeLLM, Project
+from llm_fakes import FakeLLM, Project, generated_project
 
 from pytest_promptflow.cassette import reading as cassette_reading
 
 
 @pytest.fixture
 def llm() -> Iterator[FakeLLM]:
-    server = FakeLLM()
-    try:
+    with FakeLLM() as server:
         yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture
 def project(pytester: pytest.Pytester, llm: FakeLLM, monkeypatch: pytest.MonkeyPatch) -> Project:
-    # A CI variable from the environment running these tests must not change their runs.
-    monkeypatch.delenv("CI", raising=False)
-    return Project(pytester, llm)
+    return generated_project(pytester, llm, monkeypatch)
 
 
 @pytest.fixture(params=["models", "careful", "compact"])

@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -140,33 +140,22 @@ def _unauthorized() -> Response:
     return Response('{"error": {"message": "Incorrect API key provided"}}', status=401)
 
 
-class FakeLLM:
-    """A local server that answers like the OpenAI and Anthropic APIs, JSON or streamed.
+LocalAPIType = TypeVar("LocalAPIType", bound="LocalAPI")
 
-    The answer to a request is a pure function of its body and of how many identical
-    requests came before it since the last ``reset()``: "answer 1", "answer 2"...
-    unless ``answers`` scripts the reply to its last user message. Requests without the
-    canary credential get a 401, as from the real APIs.
-    """
+
+class LocalAPI:
+    """A stand-in API on 127.0.0.1, listening from when it is made until ``close()`` (or
+    the end of its ``with`` block). A subclass sets its state, then calls this
+    ``__init__``, and registers its handlers in ``_install``."""
 
     def __init__(self) -> None:
         self.server = _LocalServer()
-        self.seen: Counter[str] = Counter()
-        self.requests: list[dict[str, Any]] = []
-        self.compress = False
-        self.extra_reply = ""
-        self.answers: dict[str, str] = {}
-        """Scripted reply texts, by the exact text of the request's last user message."""
         self._install()
         self.server.start()
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.port}"
-
-    def reset(self) -> None:
-        self.seen.clear()
-        self.requests.clear()
 
     @contextmanager
     def offline(self) -> Iterator[None]:
@@ -184,6 +173,38 @@ class FakeLLM:
         if self.server.is_running():
             self.server.clear()
             self.server.stop()
+
+    def __enter__(self: LocalAPIType) -> LocalAPIType:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _install(self) -> None:
+        raise NotImplementedError
+
+
+class FakeLLM(LocalAPI):
+    """A local server that answers like the OpenAI and Anthropic APIs, JSON or streamed.
+
+    The answer to a request is a pure function of its body and of how many identical
+    requests came before it since the last ``reset()``: "answer 1", "answer 2"...
+    unless ``answers`` scripts the reply to its last user message. Requests without the
+    canary credential get a 401, as from the real APIs.
+    """
+
+    def __init__(self) -> None:
+        self.seen: Counter[str] = Counter()
+        self.requests: list[dict[str, Any]] = []
+        self.compress = False
+        self.extra_reply = ""
+        self.answers: dict[str, str] = {}
+        """Scripted reply texts, by the exact text of the request's last user message."""
+        super().__init__()
+
+    def reset(self) -> None:
+        self.seen.clear()
+        self.requests.clear()
 
     def _install(self) -> None:
         for path, handler in [
@@ -342,3 +363,14 @@ class Project:
         for name, content in files.items():
             for token in CANARY_TOKENS:
                 assert token.encode() not in content, f"{token} leaked into {name}"
+
+
+def generated_project(
+    pytester: pytest.Pytester, api: LocalAPI, monkeypatch: pytest.MonkeyPatch
+) -> Project:
+    """A project talking to ``api``, whose runs a ``CI`` variable in the environment
+    running these tests does not change."""
+    monkeypatch.delenv("CI", raising=False)
+    # A project reads only the URL of a stand-in other than FakeLLM; its tests script
+    # that stand-in themselves.
+    return Project(pytester, api)  # type: ignore[arg-type]

@@ -16,8 +16,7 @@ from collections.abc import Iterator, Mapping
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
-from llm_fakes import Project, openai_completion
-from pytest_httpserver import HTTPServer
+from llm_fakes import LocalAPI, Project, generated_project, openai_completion
 from werkzeug import Request, Response
 
 from pytest_promptflow.budget import Limit, parse_budget
@@ -69,24 +68,21 @@ Figures = tuple[int, int]
 UNCHANGED: tuple[Figures, Figures] = ((10, 10), (10, 10))
 
 
-class ScriptedUsage:
+class ScriptedUsage(LocalAPI):
     """A local chat completions API: the prompt ``VERSION STEP CASE`` gets the same answer
     in every version, reporting the tokens scripted for that version, step and case."""
 
     def __init__(self) -> None:
-        self.server = HTTPServer(host="127.0.0.1", port=0)
         self.figures: dict[tuple[str, str], tuple[Figures, Figures]] = {}
         """(step, case) -> (tokens with prompt v1, tokens with prompt v2)."""
         self.models: dict[str, str] = {}
         """The model that answers a step; PRICED_MODEL by default."""
+        super().__init__()
+
+    def _install(self) -> None:
         self.server.expect_request("/v1/chat/completions", method="POST").respond_with_handler(
             self._answer
         )
-        self.server.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.port}"
 
     def _answer(self, request: Request) -> Response:
         prompt = json.loads(request.data)["messages"][-1]["content"]
@@ -102,27 +98,18 @@ class ScriptedUsage:
         completion["model"] = self.models.get(step, PRICED_MODEL)
         return Response(json.dumps(completion), content_type="application/json")
 
-    def close(self) -> None:
-        if self.server.is_running():
-            self.server.clear()
-            self.server.stop()
-
 
 @pytest.fixture
 def api() -> Iterator[ScriptedUsage]:
-    server = ScriptedUsage()
-    try:
+    with ScriptedUsage() as server:
         yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture
 def chain(
     pytester: pytest.Pytester, api: ScriptedUsage, monkeypatch: pytest.MonkeyPatch
 ) -> Project:
-    monkeypatch.delenv("CI", raising=False)
-    return Project(pytester, api)  # type: ignore[arg-type]
+    return generated_project(pytester, api, monkeypatch)
 
 
 def budget_ini(*lines: str) -> str:

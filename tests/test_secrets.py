@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from llm_fakes import openai_completion
-from pytest_httpserver import HTTPServer
+from llm_fakes import LocalAPI, openai_completion
 from werkzeug import Request, Response
 
 from pytest_promptflow import SecretLeakError
@@ -106,18 +105,15 @@ def test_zz_fails_with_a_learned_secret_in_its_message():
 '''
 
 
-class EchoServer:
+class EchoServer(LocalAPI):
     """Answers every request with everything it carried, so that leaks show."""
 
     def __init__(self) -> None:
-        self.server = HTTPServer(host="127.0.0.1", port=0)
         self.round = 1
-        self.server.expect_request(re.compile(".*")).respond_with_handler(self._answer)
-        self.server.start()
+        super().__init__()
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.port}"
+    def _install(self) -> None:
+        self.server.expect_request(re.compile(".*")).respond_with_handler(self._answer)
 
     def _answer(self, request: Request) -> Response:
         if request.path == "/v1/binary":
@@ -136,22 +132,15 @@ class EchoServer:
             return Response(json.dumps(completion), content_type="application/json")
         return Response(json.dumps(echo), content_type="application/json")
 
-    def close(self) -> None:
-        if self.server.is_running():
-            self.server.stop()
-
 
 @pytest.fixture
 def echo(monkeypatch: pytest.MonkeyPatch) -> Iterator[EchoServer]:
-    server = EchoServer()
-    monkeypatch.delenv("CI", raising=False)
-    monkeypatch.setenv("PF_URL", server.url)
-    for name, value in CANARIES.items():
-        monkeypatch.setenv(name, value)
-    try:
+    with EchoServer() as server:
+        monkeypatch.delenv("CI", raising=False)
+        monkeypatch.setenv("PF_URL", server.url)
+        for name, value in CANARIES.items():
+            monkeypatch.setenv(name, value)
         yield server
-    finally:
-        server.close()
 
 
 def written_files(root: Path) -> dict[str, bytes]:

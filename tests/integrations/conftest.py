@@ -16,7 +16,7 @@ import pytest
 pytest.register_assert_rewrite("chains")
 
 from framework_server import FrameworkServer  # noqa: E402
-from llm_fakes import Project  # noqa: E402
+from llm_fakes import Project, generated_project  # noqa: E402
 
 # litellm downloads its model price map when imported unless told to use its own copy.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -24,16 +24,12 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 @pytest.fixture
 def server() -> Iterator[FrameworkServer]:
-    stand_in = FrameworkServer()
-    try:
+    with FrameworkServer() as stand_in:
         yield stand_in
-    finally:
-        stand_in.close()
 
 
 @pytest.fixture
 def project(
     pytester: pytest.Pytester, server: FrameworkServer, monkeypatch: pytest.MonkeyPatch
 ) -> Project:
-    monkeypatch.delenv("CI", raising=False)
-    return Project(pytester, server)  # type: ignore[arg-type]
+    return generated_project(pytester, server, monkeypatch)

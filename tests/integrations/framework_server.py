@@ -9,11 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from llm_fakes import CREATED, OPENAI_KEY, _LocalServer, _sse
+from llm_fakes import CREATED, OPENAI_KEY, LocalAPI, _sse
 from werkzeug import Request, Response
 
 GEMINI_KEY = "AIzaSy-canary-0123456789abcdefABCDEF"
@@ -125,34 +123,12 @@ def _digest(body: Any) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
 
 
-class FrameworkServer:
+class FrameworkServer(LocalAPI):
     """The stand-in model server, on 127.0.0.1; ``offline()`` stops it for a block."""
 
     def __init__(self) -> None:
-        self.server = _LocalServer()
         self.requests: list[dict[str, Any]] = []
-        self._install()
-        self.server.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.port}"
-
-    @contextmanager
-    def offline(self) -> Iterator[None]:
-        self.server.clear()
-        self.server.stop()
-        try:
-            yield
-        finally:
-            self.server = _LocalServer(self.server.port)
-            self._install()
-            self.server.start()
-
-    def close(self) -> None:
-        if self.server.is_running():
-            self.server.clear()
-            self.server.stop()
+        super().__init__()
 
     def _install(self) -> None:
         self.server.expect_request(OPENAI_PATH, method="POST").respond_with_handler(self._openai)
