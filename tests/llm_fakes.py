@@ -1,10 +1,13 @@
-"""A local fake of the OpenAI and Anthropic APIs, and generated projects that use it."""
+"""A local fake of the OpenAI and Anthropic APIs, generated projects that use it, and the
+report merge command run in them."""
 
 from __future__ import annotations
 
 import gzip
 import hashlib
 import json
+import subprocess
+import sys
 import textwrap
 from collections import Counter
 from collections.abc import Iterator
@@ -374,3 +377,15 @@ def generated_project(
     # A project reads only the URL of a stand-in other than FakeLLM; its tests script
     # that stand-in themselves.
     return Project(pytester, api)  # type: ignore[arg-type]
+
+
+def run_merge_command(*arguments: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m pytest_promptflow.report merge <arguments>`` run in ``cwd``, as a user
+    runs it; it never raises on the exit status."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest_promptflow.report", "merge", *arguments],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )

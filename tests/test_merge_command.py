@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from llm_fakes import run_merge_command
 
 from pytest_promptflow.report.render import REPORT_SCHEMA_VERSION
 
@@ -68,23 +69,13 @@ def folder(tmp_path: Path, report_of_a_run: Path) -> Path:
     return tmp_path
 
 
-def merge(folder: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pytest_promptflow.report", "merge", *arguments],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
 def assert_refused(
     folder: Path, reports: list[str], *messages: str, out: str = "merged.md"
 ) -> subprocess.CompletedProcess[str]:
     """``merge reports --out out`` exits with status 2, says each message, writes nothing."""
     before = {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()}
 
-    done = merge(folder, *reports, "--out", out)
+    done = run_merge_command(*reports, "--out", out, cwd=folder)
 
     assert done.returncode == 2, done.stdout + done.stderr
     for message in messages:
@@ -96,7 +87,7 @@ def assert_refused(
 
 
 def test_a_report_of_the_current_schema_merges(folder: Path) -> None:
-    done = merge(folder, "good.json", "good.json", "--out", "merged.json")
+    done = run_merge_command("good.json", "good.json", "--out", "merged.json", cwd=folder)
 
     assert done.returncode == 0, done.stderr
     assert "merged 2 report(s) into merged.json" in done.stdout

@@ -7,14 +7,11 @@ still shows every payload as text. The same for the report merged from JSON shar
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import textwrap
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
-from llm_fakes import Project
+from llm_fakes import Project, run_merge_command
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
@@ -216,18 +213,8 @@ def test_the_markdown_report_renders_no_markup_from_a_run(hostile: Project) -> N
     assert_inert((hostile.path / "drift.md").read_text(encoding="utf-8"))
 
 
-def merge(*arguments: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pytest_promptflow.report", "merge", *arguments],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
 def test_the_merged_markdown_report_renders_no_markup_from_the_shards(hostile: Project) -> None:
-    done = merge("drift.json", "--out", "merged.md", cwd=hostile.path)
+    done = run_merge_command("drift.json", "--out", "merged.md", cwd=hostile.path)
 
     assert done.returncode == 0, done.stderr
     assert_inert((hostile.path / "merged.md").read_text(encoding="utf-8"))

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from drift_chains import reply, write_chain
-from llm_fakes import Project
+from llm_fakes import Project, run_merge_command
 
 from pytest_promptflow.prompts import prompt_version
 
@@ -338,21 +336,11 @@ def test_a_bad_suffix_among_several_reports_stops_the_run_before_any_is_written(
     assert not (project.path / "ok.md").exists()
 
 
-def merge(*arguments: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pytest_promptflow.report", "merge", *arguments],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
 def test_merge_writes_every_out_named_or_none_of_them(drifted: Project) -> None:
     with drifted.llm.offline():
         drifted.run("--promptflow-report=shard.json").assert_outcomes(passed=2, failed=1)
 
-    done = merge(
+    done = run_merge_command(
         "shard.json", "--out", "m.md", "--out", "m.html", "--out", "m.json", cwd=drifted.path
     )
 
@@ -364,7 +352,7 @@ def test_merge_writes_every_out_named_or_none_of_them(drifted: Project) -> None:
         json.loads((drifted.path / "shard.json").read_text())
     )
 
-    refused = merge("shard.json", "--out", "n.md", "--out", "n.txt", cwd=drifted.path)
+    refused = run_merge_command("shard.json", "--out", "n.md", "--out", "n.txt", cwd=drifted.path)
 
     assert refused.returncode == 2
     assert "--out=n.txt: the suffix chooses the format" in refused.stderr

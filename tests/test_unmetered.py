@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from llm_fakes import Project
+from llm_fakes import Project, run_merge_command
 from markdown_it import MarkdownIt
 
 from pytest_promptflow.cassette.format import Interaction, RecordedRequest, RecordedResponse
@@ -245,11 +243,7 @@ def test_a_report_written_before_unmetered_calls_still_merges(chain: Project) ->
 
     old = without_unmetered(report(chain, "new.json"))
     (chain.path / "old.json").write_text(json.dumps(old))
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest_promptflow.report", "merge", "old.json", "new.json",
-         "--out", "merged.json"],
-        cwd=chain.path, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    done = run_merge_command("old.json", "new.json", "--out", "merged.json", cwd=chain.path)
 
     assert done.returncode == 0, done.stderr
     now = report(chain, "merged.json")["steps"]["mixed"]["usage"]["now"]

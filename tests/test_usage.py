@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from llm_fakes import Project
+from llm_fakes import Project, run_merge_command
 from usage_chains import (
     ANTHROPIC_INPUT,
     INPUT_TOKENS,
@@ -385,16 +383,6 @@ def test_a_response_without_usage_reads_as_none() -> None:
 # -- xdist and CI shards -----------------------------------------------------------------
 
 
-def merge(*arguments: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pytest_promptflow.report", "merge", *arguments],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
 def test_figures_under_xdist_and_from_merged_shards_equal_a_serial_run(chain: Project) -> None:
     (chain.path / "prompts" / "summarize.j2").write_text(NEW_PROMPT)
     chain.record(mode="new").assert_outcomes(failed=3)
@@ -405,12 +393,12 @@ def test_figures_under_xdist_and_from_merged_shards_equal_a_serial_run(chain: Pr
         chain.run("-k", "not login", "--promptflow-report=shard-2.json").assert_outcomes(failed=2)
     assert report(chain, "xdist.json") == report(chain, "serial.json")
 
-    done = merge("shard-1.json", "shard-2.json", "--out", "merged.json", cwd=chain.path)
+    done = run_merge_command("shard-1.json", "shard-2.json", "--out", "merged.json", cwd=chain.path)
     assert done.returncode == 0, done.stderr
     assert report(chain, "merged.json") == report(chain, "serial.json")
     for suffix in ("md", "html"):
         assert (
-            merge(
+            run_merge_command(
                 "shard-1.json", "shard-2.json", "--out", f"merged.{suffix}", cwd=chain.path
             ).returncode
             == 0
@@ -426,7 +414,7 @@ def test_merging_reports_of_different_schema_versions_is_refused(chain: Project)
     old = report(chain, "new.json") | {"schema": 1}
     (chain.path / "old.json").write_text(json.dumps(old))
 
-    refused = merge("new.json", "old.json", "--out", "merged.html", cwd=chain.path)
+    refused = run_merge_command("new.json", "old.json", "--out", "merged.html", cwd=chain.path)
 
     assert refused.returncode == 2
     assert "cannot join reports of different schema versions" in refused.stderr
