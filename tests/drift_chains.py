@@ -35,7 +35,7 @@ def ask(prompt: str) -> str:
 # The fake model's answers, scripted per prompt, are parsed into the model `Output`.
 ONE_STEP = """
 class Output(BaseModel):
-    value: {annotation}
+    {fields}
 
 
 LABEL = Prompt.from_string("Label {{{{ topic }}}}", name="label")
@@ -48,9 +48,16 @@ def label(topic: str) -> Output:
 
 @pytest.mark.promptflow
 def test_label():
-    label("gravity")
-"""
-LABEL_PROMPT = "Label gravity"
+{calls}"""
+TOPIC = "gravity"
+
+
+def label_prompt(topic: str) -> str:
+    """The prompt the step ``label`` sends for ``topic``."""
+    return f"Label {topic}"
+
+
+LABEL_PROMPT = label_prompt(TOPIC)
 ONE_STEP_NODE = "test_chain.py::test_label"
 
 
@@ -63,16 +70,29 @@ def write_chain(project: Project, body: str, name: str = "test_chain") -> None:
     project.write(textwrap.dedent(HEADER) + textwrap.dedent(body), name=name)
 
 
-def write_one_step(project: Project, annotation: str) -> None:
+def one_step(fields: str, topic: str = TOPIC, calls: int = 1) -> str:
+    """The body of a chain whose test calls the step ``label`` on ``topic``, ``calls``
+    times; the step's output is ``Output`` with ``fields`` (its class body)."""
+    call = f"    label({json.dumps(topic)})\n"
+    return ONE_STEP.format(fields=fields, calls=call * calls)
+
+
+def write_one_step(project: Project, annotation: str, topic: str = TOPIC, calls: int = 1) -> None:
     """A step ``label`` whose output is ``Output(value: <annotation>)``."""
-    write_chain(project, ONE_STEP.format(annotation=annotation))
+    write_chain(project, one_step(f"value: {annotation}", topic, calls))
+
+
+def record_golden(project: Project, golden: str, *args: str, topic: str = TOPIC) -> None:
+    """Record ``golden`` as the model's reply to the step ``label`` on ``topic``."""
+    project.llm.answers[label_prompt(topic)] = golden
+    project.record(*args).assert_outcomes(passed=1)
 
 
 def record_then_rerecord(
-    project: Project, golden: str, current: str, *args: str
+    project: Project, golden: str, current: str, *args: str, topic: str = TOPIC
 ) -> pytest.RunResult:
-    """Record ``golden`` as the reply to the one-step chain, then re-record ``current``."""
-    project.llm.answers[LABEL_PROMPT] = golden
-    project.record(*args).assert_outcomes(passed=1)
-    project.llm.answers[LABEL_PROMPT] = current
+    """Record ``golden`` as the model's reply to the step ``label`` on ``topic``, then
+    re-record ``current``."""
+    record_golden(project, golden, *args, topic=topic)
+    project.llm.answers[label_prompt(topic)] = current
     return project.record(*args)

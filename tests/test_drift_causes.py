@@ -7,6 +7,7 @@ import re
 from drift_chains import (
     LABEL_PROMPT,
     ONE_STEP_NODE,
+    record_golden,
     record_then_rerecord,
     reply,
     write_chain,
@@ -206,8 +207,7 @@ def test_label():
 
 def test_a_new_result_from_the_same_request_and_answer_is_the_code(project: Project) -> None:
     write_chain(project, PARSING.format(adjust=""))
-    project.llm.answers[LABEL_PROMPT] = reply({"level": 2})
-    project.record().assert_outcomes(passed=1)
+    record_golden(project, reply({"level": 2}))
 
     write_chain(project, PARSING.format(adjust=" + 1"))
     with project.llm.offline():
@@ -228,8 +228,7 @@ def test_a_new_result_from_the_same_request_and_answer_is_the_code(project: Proj
 
 def test_a_changed_output_model_is_the_schema(project: Project) -> None:
     write_one_step(project, "int")
-    project.llm.answers[LABEL_PROMPT] = reply({"value": 1})
-    project.record().assert_outcomes(passed=1)
+    record_golden(project, reply({"value": 1}))
     (golden,) = project.cassette("test_chain/test_label.json")["steps"]
 
     write_one_step(project, "int\n    note: str = 'none'")
@@ -349,8 +348,7 @@ def test_a_test_that_fails_on_its_own_shows_its_drift_in_a_section(project: Proj
 
 def test_the_gate_passes_when_nothing_changed(project: Project) -> None:
     write_one_step(project, "Annotated[int, drift.exact()]")
-    project.llm.answers[LABEL_PROMPT] = reply({"value": 1})
-    project.record().assert_outcomes(passed=1)
+    record_golden(project, reply({"value": 1}))
 
     with project.llm.offline():
         result = project.run()

@@ -14,7 +14,6 @@ from drift_chains import (
     ONE_STEP_NODE,
     record_then_rerecord,
     reply,
-    write_chain,
     write_one_step,
 )
 from drift_corpus import CORPUS, GROUNDED_CORPUS, GroundedPair, TextPair
@@ -641,37 +640,20 @@ def test_the_gate_fails_a_meaning_flip_and_tolerates_a_paraphrase(project: Proje
     reworded.stdout.re_match_lines([r"^label +1 +1 +1 +0 +0$"])
 
 
-TRIAGE_CHAIN = """
-class Triage(BaseModel):
-    reason: str
-
-
-TRIAGE = Prompt.from_string("Triage: {{ text }}", name="triage")
-
-
-@step(prompt=TRIAGE)
-def triage(text: str) -> Triage:
-    return Triage.model_validate_json(ask(TRIAGE.render(text=text)))
-
-
-@pytest.mark.promptflow
-def test_triage():
-    triage("Since 9am our Acme Pulse dashboard shows error 503 for every user.")
-"""
-TRIAGE_PROMPT = "Triage: Since 9am our Acme Pulse dashboard shows error 503 for every user."
+TICKET_TEXT = "Since 9am our Acme Pulse dashboard shows error 503 for every user."
 
 
 def test_the_gate_tolerates_a_fact_the_step_s_input_states_and_fails_one_it_does_not(
     project: Project,
 ) -> None:
-    write_chain(project, TRIAGE_CHAIN)
-    project.llm.answers[TRIAGE_PROMPT] = reply({"reason": "The dashboard is down for everyone."})
-    project.record().assert_outcomes(passed=1)
-
-    project.llm.answers[TRIAGE_PROMPT] = reply(
-        {"reason": "The Acme Pulse dashboard is down for everyone."}
+    write_one_step(project, "str", topic=TICKET_TEXT)
+    grounded = record_then_rerecord(
+        project,
+        reply({"value": "The dashboard is down for everyone."}),
+        reply({"value": "The Acme Pulse dashboard is down for everyone."}),
+        "--promptflow-report=drift.md",
+        topic=TICKET_TEXT,
     )
-    grounded = project.record("--promptflow-report=drift.md")
 
     grounded.assert_outcomes(passed=1)
     assert (
@@ -680,19 +662,19 @@ def test_the_gate_tolerates_a_fact_the_step_s_input_states_and_fails_one_it_does
     ) in (project.path / "drift.md").read_text()
 
     shutil.rmtree(project.cassettes)
-    project.llm.answers[TRIAGE_PROMPT] = reply({"reason": "The dashboard is down for everyone."})
-    project.record().assert_outcomes(passed=1)
-    project.llm.answers[TRIAGE_PROMPT] = reply(
-        {"reason": "The Acme Vault dashboard is down for everyone."}
+    ungrounded = record_then_rerecord(
+        project,
+        reply({"value": "The dashboard is down for everyone."}),
+        reply({"value": "The Acme Vault dashboard is down for everyone."}),
+        topic=TICKET_TEXT,
     )
-    ungrounded = project.record()
 
     ungrounded.assert_outcomes(failed=1)
     ungrounded.stdout.fnmatch_lines(
         [
-            "drift from the golden run (test_chain.py::test_triage):",
-            "  step triage — model: the model answered the same request differently",
-            '    reason: "The dashboard is down for everyone." -> '
+            f"drift from the golden run ({ONE_STEP_NODE}):",
+            "  step label — model: the model answered the same request differently",
+            '    value: "The dashboard is down for everyone." -> '
             '"The Acme Vault dashboard is down for everyone."  [[]facts(), name +"Acme Vault"; '
             "DRIFT[]]",
         ]

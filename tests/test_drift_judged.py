@@ -10,7 +10,14 @@ from typing import Any
 import anthropic
 import openai
 import pytest
-from drift_chains import LABEL_PROMPT, ONE_STEP_NODE, reply, write_chain, write_one_step
+from drift_chains import (
+    LABEL_PROMPT,
+    ONE_STEP_NODE,
+    record_golden,
+    record_then_rerecord,
+    reply,
+    write_one_step,
+)
 from llm_fakes import ANTHROPIC_KEY, OPENAI_KEY, FakeLLM, Project
 
 from pytest_promptflow import drift
@@ -128,8 +135,7 @@ def judged(project: Project, request: pytest.FixtureRequest) -> Project:
     project.pytester.makeconftest(PROJECT_JUDGES[getattr(request, "param", "openai")])
     write_one_step(project, JUDGED)
     project.llm.answers = JudgeModel()
-    project.llm.answers[LABEL_PROMPT] = reply({"value": GOLDEN})
-    project.record().assert_outcomes(passed=1)
+    record_golden(project, reply({"value": GOLDEN}))
     project.llm.reset()
     return project
 
@@ -256,33 +262,12 @@ def test_equal_values_never_call_the_judge(judged: Project) -> None:
     assert all("judge" not in interaction for interaction in interactions)
 
 
-TWICE = """
-class Output(BaseModel):
-    value: Annotated[str, drift.judged("the same resolution is offered to the customer")]
-
-
-LABEL = Prompt.from_string("Label {{ topic }}", name="label")
-
-
-@step(prompt=LABEL)
-def label(topic: str) -> Output:
-    return Output.model_validate_json(ask(LABEL.render(topic=topic)))
-
-
-@pytest.mark.promptflow
-def test_label():
-    label("gravity")
-    label("gravity")
-"""
-
-
 def test_the_same_question_is_asked_once_per_recorded_run(project: Project) -> None:
     project.pytester.makeconftest(PROJECT_JUDGE)
-    write_chain(project, TWICE)
+    write_one_step(project, JUDGED, calls=2)
     llm = project.llm
     llm.answers = JudgeModel()
-    llm.answers[LABEL_PROMPT] = reply({"value": GOLDEN})
-    project.record().assert_outcomes(passed=1)
+    record_golden(project, reply({"value": GOLDEN}))
     llm.reset()
     llm.answers[LABEL_PROMPT] = reply({"value": REWORDED})
 
@@ -293,11 +278,8 @@ def test_the_same_question_is_asked_once_per_recorded_run(project: Project) -> N
 
 def test_a_judged_field_without_any_judge_says_how_to_set_one(project: Project) -> None:
     write_one_step(project, JUDGED)
-    project.llm.answers[LABEL_PROMPT] = reply({"value": GOLDEN})
-    project.record().assert_outcomes(passed=1)
-    project.llm.answers[LABEL_PROMPT] = reply({"value": REWORDED})
 
-    result = project.record()
+    result = record_then_rerecord(project, reply({"value": GOLDEN}), reply({"value": REWORDED}))
 
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(

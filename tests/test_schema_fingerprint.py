@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import pytest
-from drift_chains import LABEL_PROMPT, reply, write_chain
+from drift_chains import one_step, record_golden, reply, write_chain, write_one_step
 from llm_fakes import Project
 from pydantic import AliasChoices, BaseModel, Field, TypeAdapter
 
@@ -106,25 +106,6 @@ def test_a_field_named_title_is_seen_where_the_old_fingerprint_dropped_it() -> N
     assert fingerprint(WithTitle) != fingerprint(Base)
 
 
-CHAIN = """
-class Output(BaseModel):
-    FIELDS
-
-
-LABEL = Prompt.from_string("Label {{ topic }}", name="label")
-
-
-@step(prompt=LABEL)
-def label(topic: str) -> Output:
-    return Output.model_validate_json(ask(LABEL.render(topic=topic)))
-
-
-@pytest.mark.promptflow
-def test_label():
-    label("gravity")
-"""
-
-
 @pytest.mark.parametrize(
     "fields",
     [
@@ -136,11 +117,10 @@ def test_label():
 def test_the_gate_calls_a_change_of_field_names_a_schema_change(
     project: Project, fields: str
 ) -> None:
-    write_chain(project, CHAIN.replace("FIELDS", "value: str"))
-    project.llm.answers[LABEL_PROMPT] = reply({"value": "gravity"})
-    project.record().assert_outcomes(passed=1)
+    write_one_step(project, "str")
+    record_golden(project, reply({"value": "gravity"}))
 
-    write_chain(project, CHAIN.replace("FIELDS", fields))
+    write_chain(project, one_step(fields))
     with project.llm.offline():
         result = project.run()
 
@@ -149,9 +129,8 @@ def test_the_gate_calls_a_change_of_field_names_a_schema_change(
 
 
 def test_golden_values_with_the_old_fingerprint_still_compare_equal(project: Project) -> None:
-    write_chain(project, CHAIN.replace("FIELDS", "value: Annotated[str, Field(max_length=9)]"))
-    project.llm.answers[LABEL_PROMPT] = reply({"value": "gravity"})
-    project.record().assert_outcomes(passed=1)
+    write_one_step(project, "Annotated[str, Field(max_length=9)]")
+    record_golden(project, reply({"value": "gravity"}))
     recorded = project.cassettes / "test_chain" / "test_label.json"
     text = recorded.read_text()
     # The fingerprint an earlier version wrote for the same output type.
