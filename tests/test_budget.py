@@ -17,6 +17,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 from llm_fakes import LocalAPI, Project, generated_project, openai_completion
+from usage_chains import write_case_files
 from werkzeug import Request, Response
 
 from pytest_promptflow.budget import Limit, parse_budget
@@ -116,6 +117,11 @@ def budget_ini(*lines: str) -> str:
     return "[pytest]\npromptflow_budget =\n" + "".join(f"    {line}\n" for line in lines)
 
 
+def prompts_of(version: str) -> dict[str, str]:
+    """Each step's prompt file in ``version``: its text is ``VERSION STEP CASE``."""
+    return {f"{step}.j2": f"{version} {step} {{{{ name }}}}" for step in ("summarize", "classify")}
+
+
 def regrow(
     chain: Project,
     api: ScriptedUsage,
@@ -129,21 +135,18 @@ def regrow(
     step of a case answers with the same figures in both versions."""
     api.figures.update(figures)
     cases = sorted({case for _, case in figures})
-    (chain.path / "fixtures").mkdir()
-    (chain.path / "fixtures" / "cases.jsonl").write_text(
-        "".join(json.dumps({"id": case, "name": case}) + "\n" for case in cases)
+    write_case_files(
+        chain,
+        [{"id": case, "name": case} for case in cases],
+        prompts_of("v1"),
+        pyproject,
+        ini,
+        cases_file="cases.jsonl",
     )
-    (chain.path / "pyproject.toml").write_text(textwrap.dedent(pyproject))
-    if ini is not None:
-        chain.pytester.makeini(ini)
-    prompts = chain.path / "prompts"
-    prompts.mkdir()
-    for version in ("v1", "v2"):
-        for step in ("summarize", "classify"):
-            (prompts / f"{step}.j2").write_text(f"{version} {step} {{{{ name }}}}")
-        if version == "v1":
-            chain.write(CHAIN)
-            chain.record("-v").assert_outcomes(passed=len(cases))
+    chain.write(CHAIN)
+    chain.record("-v").assert_outcomes(passed=len(cases))
+    for name, template in prompts_of("v2").items():
+        (chain.path / "prompts" / name).write_text(template)
     result = chain.record("-v", mode="new")
     output = result.stdout.str()
     outcomes = dict(re.findall(r"::test_case\[([\w-]+)\] (PASSED|FAILED)", output))

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from llm_fakes import Project, run_merge_command
 from markdown_it import MarkdownIt
+from usage_chains import write_case_files
 
 from pytest_promptflow.cassette.format import Interaction, RecordedRequest, RecordedResponse
 from pytest_promptflow.report.merge import merge_reports
@@ -89,14 +90,13 @@ HINT = 'stream_options={"include_usage": True}'
 @pytest.fixture
 def chain(project: Project) -> Project:
     """Recorded once: every stream without usage; the answers short."""
-    (project.path / "fixtures").mkdir()
-    (project.path / "fixtures" / "tickets.jsonl").write_text(
-        "".join(f'{{"id": "{case}", "text": "{text}"}}\n' for case, text in TICKETS.items())
+    write_case_files(
+        project,
+        [{"id": case, "text": text} for case, text in TICKETS.items()],
+        {"answer.j2": SHORT_PROMPT},
+        PRICES,
+        "[pytest]\npromptflow_budget = tokens +20%\n",
     )
-    (project.path / "prompts").mkdir()
-    (project.path / "prompts" / "answer.j2").write_text(SHORT_PROMPT)
-    (project.path / "pyproject.toml").write_text(PRICES)
-    project.pytester.makeini("[pytest]\npromptflow_budget = tokens +20%\n")
     for text in TICKETS.values():
         project.llm.answers[SHORT_PROMPT.replace("{{ text }}", text)] = f"{text} answered"
         project.llm.answers[LONG_PROMPT.replace("{{ text }}", text)] = (

@@ -3,6 +3,10 @@ Anthropic plain and streamed, three tickets, prices declared in pyproject.toml."
 
 from __future__ import annotations
 
+import json
+import textwrap
+from collections.abc import Iterable, Mapping
+
 from llm_fakes import Project
 
 CHAIN = """
@@ -78,17 +82,37 @@ INPUT_TOKENS = 21  # what the fake OpenAI API reports per request; Anthropic's s
 ANTHROPIC_INPUT = 17
 
 
-def record_chain(project: Project, summary_rule: str = "drift.ignore()") -> Project:
-    """The chain over three tickets, recorded with the short summaries."""
+def write_case_files(
+    project: Project,
+    cases: Iterable[Mapping[str, str]],
+    prompts: Mapping[str, str],
+    pyproject: str,
+    ini: str | None = None,
+    cases_file: str = "tickets.jsonl",
+) -> None:
+    """What a chain over cases reads besides its code: ``fixtures/<cases_file>`` (a JSON
+    case a line), each of ``prompts`` as ``prompts/<name>``, ``pyproject.toml`` and, when
+    given, the ini file."""
     (project.path / "fixtures").mkdir()
-    (project.path / "fixtures" / "tickets.jsonl").write_text(
-        "".join(f'{{"id": "{case}", "text": "{text}"}}\n' for case, text in TICKETS.items())
+    (project.path / "fixtures" / cases_file).write_text(
+        "".join(json.dumps(case) + "\n" for case in cases)
     )
     (project.path / "prompts").mkdir()
-    (project.path / "prompts" / "summarize.j2").write_text(OLD_PROMPT)
-    (project.path / "pyproject.toml").write_text(PRICES)
-    project.pytester.makeini(
-        "[pytest]\npromptflow_budget =\n    tokens +20%\n    shout: tokens +400%\n"
+    for name, template in prompts.items():
+        (project.path / "prompts" / name).write_text(template)
+    (project.path / "pyproject.toml").write_text(textwrap.dedent(pyproject))
+    if ini is not None:
+        project.pytester.makeini(ini)
+
+
+def record_chain(project: Project, summary_rule: str = "drift.ignore()") -> Project:
+    """The chain over three tickets, recorded with the short summaries."""
+    write_case_files(
+        project,
+        [{"id": case, "text": text} for case, text in TICKETS.items()],
+        {"summarize.j2": OLD_PROMPT},
+        PRICES,
+        "[pytest]\npromptflow_budget =\n    tokens +20%\n    shout: tokens +400%\n",
     )
     for text in TICKETS.values():
         project.llm.answers[OLD_PROMPT.replace("{{ text }}", text)] = SHORT.format(text=text)
