@@ -36,7 +36,7 @@ from pytest_promptflow.budget import CaseUsage, StepUsage
 from pytest_promptflow.drift.classify import CaseDrift, StepDrift
 from pytest_promptflow.drift.compare import FieldChange
 from pytest_promptflow.report.html import accept_command_for, html_report
-from pytest_promptflow.report.render import write_report
+from pytest_promptflow.report.render import write_reports
 from pytest_promptflow.report.summary import SessionTally
 from pytest_promptflow.usage import NANOS, Figures
 
@@ -253,7 +253,7 @@ def measure(
         renders.append(time.perf_counter() - started)
     report = workdir / "report.html"
     started = time.perf_counter()
-    write_report(report, tally, accept)
+    write_reports([report], tally, accept)
     written = time.perf_counter() - started
     text = report.read_text(encoding="utf-8")
     last = tally.cases[-1].test
