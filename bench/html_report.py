@@ -22,15 +22,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import random
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from markupsafe import escape
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from headless_chromium import CHROMIUM, fetch_files_only, launched_chromium
 
 from pytest_promptflow.budget import CaseUsage, StepUsage
 from pytest_promptflow.drift.classify import CaseDrift, StepDrift
@@ -65,16 +69,6 @@ LABELS = ("billing", "outage", "login", "export", "account", "usage")
 TEXT_LENGTH = 200
 TARGET_SECONDS = 3.0
 TARGET_BYTES = 10_000_000
-CHROMIUM = Path(os.environ.get("PROMPTFLOW_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 # Collects the Element Timing entries from the start, before the report's own script.
 ELEMENT_TIMING = """
 window.__elementTimings = [];
@@ -180,47 +174,42 @@ def build_tally(cases: int, priced: bool, shapes: int = 1, seed: int = 7) -> Ses
 
 def open_in_chromium(report: Path, repeats: int) -> dict[str, Any]:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
-    from playwright.sync_api import sync_playwright
 
     loads, contents, firsts, lists, members = [], [], [], [], []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            for _ in range(repeats):
-                context = browser.new_context(viewport={"width": 1366, "height": 900})
-                page = context.new_page()
-                page.add_init_script(ELEMENT_TIMING)
-                page.route("**/*", _only_files)
-                page.goto(report.as_uri(), wait_until="load", timeout=120_000)
-                # Painted only once on screen: a case list pushed below the first screen
-                # by a long page above it has no time to report.
-                with contextlib.suppress(PlaywrightTimeout):
-                    page.wait_for_function(
-                        "window.__elementTimings.some((e) => e[0] === 'case-list')",
-                        timeout=10_000,
-                    )
-                timing = page.evaluate(
-                    """() => {
-                      const navigation = performance.getEntriesByType("navigation")[0];
-                      const paint = performance.getEntriesByName("first-contentful-paint")[0];
-                      const list = window.__elementTimings.find((e) => e[0] === "case-list");
-                      return [navigation.loadEventStart, navigation.domContentLoadedEventEnd,
-                              paint ? paint.startTime : null, list ? list[1] : null];
-                    }"""
+    with launched_chromium() as browser:
+        for _ in range(repeats):
+            context = browser.new_context(viewport={"width": 1366, "height": 900})
+            page = context.new_page()
+            page.add_init_script(ELEMENT_TIMING)
+            fetch_files_only(page)
+            page.goto(report.as_uri(), wait_until="load", timeout=120_000)
+            # Painted only once on screen: a case list pushed below the first screen
+            # by a long page above it has no time to report.
+            with contextlib.suppress(PlaywrightTimeout):
+                page.wait_for_function(
+                    "window.__elementTimings.some((e) => e[0] === 'case-list')",
+                    timeout=10_000,
                 )
-                loads.append(timing[0] / 1000)
-                contents.append(timing[1] / 1000)
-                if timing[2] is not None:
-                    firsts.append(timing[2] / 1000)
-                if timing[3] is not None:
-                    lists.append(timing[3] / 1000)
-                drawn_ms, field_rows = page.evaluate(OPEN_MEMBER)
-                if field_rows != 2:
-                    raise SystemExit(f"an opened case showed {field_rows} field rows, not 2")
-                members.append(drawn_ms / 1000)
-                context.close()
-        finally:
-            browser.close()
+            timing = page.evaluate(
+                """() => {
+                  const navigation = performance.getEntriesByType("navigation")[0];
+                  const paint = performance.getEntriesByName("first-contentful-paint")[0];
+                  const list = window.__elementTimings.find((e) => e[0] === "case-list");
+                  return [navigation.loadEventStart, navigation.domContentLoadedEventEnd,
+                          paint ? paint.startTime : null, list ? list[1] : null];
+                }"""
+            )
+            loads.append(timing[0] / 1000)
+            contents.append(timing[1] / 1000)
+            if timing[2] is not None:
+                firsts.append(timing[2] / 1000)
+            if timing[3] is not None:
+                lists.append(timing[3] / 1000)
+            drawn_ms, field_rows = page.evaluate(OPEN_MEMBER)
+            if field_rows != 2:
+                raise SystemExit(f"an opened case showed {field_rows} field rows, not 2")
+            members.append(drawn_ms / 1000)
+            context.close()
     return {
         "load_s": statistics.median(loads),
         "dom_content_loaded_s": statistics.median(contents),
@@ -229,14 +218,6 @@ def open_in_chromium(report: Path, repeats: int) -> dict[str, Any]:
         "open_member_s": statistics.median(members),
         "runs_load_s": [round(s, 3) for s in loads],
     }
-
-
-def _only_files(route: Any) -> None:
-    # One file: anything else it asked for would be a defect, and is refused.
-    if route.request.url.startswith("file:"):
-        route.continue_()
-    else:
-        route.abort()
 
 
 def measure(

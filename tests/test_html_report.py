@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from drift_chains import write_chain
+from headless_chromium import CHROMIUM, fetch_files_only, launched_chromium
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from llm_fakes import Project
@@ -28,16 +29,6 @@ from pytest_promptflow.report.html import case_anchor, html_report, word_diff
 from pytest_promptflow.report.summary import SessionTally
 from pytest_promptflow.settings import running_in_ci
 
-CHROMIUM = Path(os.environ.get("PROMPTFLOW_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 TITLE = "pytest-promptflow report"
 
@@ -50,14 +41,8 @@ def browser() -> Iterator[Any]:
         if running_in_ci(os.environ):
             pytest.fail(f"{reason}; CI must run the browser tests", pytrace=False)
         pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with launched_chromium() as browser:
+        yield browser
 
 
 def open_report(browser: Any, report: Path, fragment: str = "") -> Any:
@@ -66,12 +51,7 @@ def open_report(browser: Any, report: Path, fragment: str = "") -> Any:
     # One file: nothing is fetched from anywhere.
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", text)
     page = browser.new_page(viewport={"width": 1366, "height": 900})
-    page.route(
-        "**/*",
-        lambda route: (
-            route.abort() if not route.request.url.startswith("file:") else route.continue_()
-        ),
-    )
+    fetch_files_only(page)
     page.goto(report.as_uri() + fragment)
     return page
 
