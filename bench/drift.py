@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import logging
 import os
 import random
 import re
@@ -39,8 +38,13 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import TIMER_PLUGIN, chat_completion, client_fixture, timed_pytest
-from pytest_httpserver import HTTPServer
+from harness import (
+    TIMER_PLUGIN,
+    chat_completion,
+    client_fixture,
+    local_chat_completions,
+    timed_pytest,
+)
 from werkzeug import Request, Response
 
 PORT = 8762
@@ -269,6 +273,23 @@ def write_project(folder: Path, cases: int) -> None:
     write_cases(folder / "fixtures" / "cases.jsonl", cases)
 
 
+def record_project(folder: Path) -> None:
+    """Record every case of the project in ``folder`` from the local server on ``PORT``."""
+    with local_chat_completions(completion, port=PORT):
+        run_pytest(folder, "--promptflow-record=all")
+    # The recording's timing is no replay's: copies of the project must not carry it.
+    os.remove(folder / "elapsed.json")
+
+
+def chain_arguments(description: str) -> argparse.Namespace:
+    """The command line of a benchmark of the chain: ``--cases``, ``--repeats``, ``--json``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--cases", type=int, default=1000, help="test cases of the chain")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per replay (median kept)")
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
+    return parser.parse_args()
+
+
 @dataclass(frozen=True)
 class Outcome:
     seconds: float
@@ -372,15 +393,7 @@ def measure(workdir: Path, cases: int, repeats: int) -> Measurement:
     plain_project = workdir / "without-comparison"
     changed_project = workdir / "with-changed-outputs"
     write_project(compared_project, cases)
-
-    server = HTTPServer(host="127.0.0.1", port=PORT)
-    server.expect_request("/v1/chat/completions", method="POST").respond_with_handler(completion)
-    server.start()
-    try:
-        run_pytest(compared_project, "--promptflow-record=all")
-    finally:
-        server.clear()
-        server.stop()
+    record_project(compared_project)
 
     recorded = sorted((compared_project / "cassettes").rglob("*.json"))
     if len(recorded) != cases:
@@ -389,7 +402,6 @@ def measure(workdir: Path, cases: int, repeats: int) -> Measurement:
         document = json.loads(path.read_text(encoding="utf-8"))
         if [golden["step"] for golden in document["steps"]] != list(STEPS):
             raise SystemExit(f"{path} holds no golden value for every step")
-    os.remove(compared_project / "elapsed.json")
     shutil.copytree(compared_project, plain_project)
     empty_golden_values(plain_project / "cassettes")
     shutil.copytree(compared_project, changed_project)
@@ -416,12 +428,7 @@ def measure(workdir: Path, cases: int, repeats: int) -> Measurement:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cases", type=int, default=1000, help="test cases of the chain")
-    parser.add_argument("--repeats", type=int, default=3, help="runs per replay (median kept)")
-    parser.add_argument("--json", type=Path, help="also write the results to this file")
-    arguments = parser.parse_args()
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    arguments = chain_arguments(__doc__.split("\n\n")[0])
 
     with tempfile.TemporaryDirectory(prefix="promptflow-drift-bench-") as temporary:
         measurement = measure(Path(temporary), arguments.cases, arguments.repeats)

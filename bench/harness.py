@@ -1,4 +1,5 @@
-"""What the benchmarks share: a generated project's timing plugin and a timed pytest run.
+"""What the benchmarks share: a generated project's timing plugin, a timed pytest run and
+the local chat completions server that projects are recorded from.
 
 Times cover the run of the tests (from the end of collection to the end of the
 session), so interpreter start-up and imports weigh on no side: the wall-clock time,
@@ -9,14 +10,17 @@ The plugin also notes the process's peak resident memory.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
+from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 TIMER_PLUGIN = """
@@ -103,6 +107,24 @@ def chat_completion(request: Request, content: str) -> Response:
         "usage": {"prompt_tokens": 40, "completion_tokens": 12, "total_tokens": 52},
     }
     return Response(json.dumps(completion), content_type="application/json")
+
+
+@contextmanager
+def local_chat_completions(
+    answer: Callable[[Request], Response], port: int = 0
+) -> Iterator[HTTPServer]:
+    """An OpenAI-compatible chat completions server on 127.0.0.1 (``port`` 0: any free
+    one) that answers each request with ``answer``, for the block."""
+    # A line per request would bury the benchmark's own output.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = HTTPServer(host="127.0.0.1", port=port)
+    server.expect_request("/v1/chat/completions", method="POST").respond_with_handler(answer)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.clear()
+        server.stop()
 
 
 def timed_pytest(

@@ -25,14 +25,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import statistics
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import TIMER_PLUGIN, Timing, chat_completion, client_fixture, timed_pytest
-from pytest_httpserver import HTTPServer
+from harness import (
+    TIMER_PLUGIN,
+    Timing,
+    chat_completion,
+    client_fixture,
+    local_chat_completions,
+    timed_pytest,
+)
 from werkzeug import Request, Response
 
 RECORDING_LIMIT = 1000
@@ -218,31 +223,26 @@ class Side:
 
 
 def measure(scenario: Scenario, workdir: Path, repeats: int) -> dict[str, object]:
-    server = HTTPServer(host="127.0.0.1", port=0)
-    server.expect_request("/v1/chat/completions", method="POST").respond_with_handler(completion)
-    server.start()
-    base_url = f"http://127.0.0.1:{server.port}/v1"
     sides = {
         "promptflow": Side(workdir / "promptflow", PROMPTFLOW_PLUGINS, []),
         "floor": Side(workdir / "floor", FLOOR_PLUGINS, []),
     }
-    write_project(sides["promptflow"].folder, client_fixture(base_url), PROMPTFLOW_TEST, scenario)
-    write_project(
-        sides["floor"].folder, FLOOR_CLIENT.replace("BASE_URL", base_url), FLOOR_TEST, scenario
-    )
     if scenario.with_recording:
         sides["recording"] = Side(
             workdir / "recording", (*RECORDING_PLUGINS, "--record-mode=none"), []
         )
-        write_project(sides["recording"].folder, client_fixture(base_url), RECORDING_TEST, scenario)
-    try:
+    with local_chat_completions(completion) as server:
+        base_url = f"http://127.0.0.1:{server.port}/v1"
+        client = client_fixture(base_url)
+        write_project(sides["promptflow"].folder, client, PROMPTFLOW_TEST, scenario)
+        floor_client = FLOOR_CLIENT.replace("BASE_URL", base_url)
+        write_project(sides["floor"].folder, floor_client, FLOOR_TEST, scenario)
+        if "recording" in sides:
+            write_project(sides["recording"].folder, client, RECORDING_TEST, scenario)
         timed_pytest(sides["promptflow"].folder, *PROMPTFLOW_PLUGINS, "--promptflow-record=all")
         timed_pytest(sides["floor"].folder, *FLOOR_PLUGINS, environment={"FLOOR_RECORD": "1"})
         if "recording" in sides:
             timed_pytest(sides["recording"].folder, *RECORDING_PLUGINS, "--record-mode=all")
-    finally:
-        server.clear()
-        server.stop()
 
     for _ in range(repeats):
         for side in sides.values():
@@ -294,7 +294,6 @@ def main() -> None:
     )
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     arguments = parser.parse_args()
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     chosen = [s for s in SCENARIOS if not arguments.scenario or s.key in arguments.scenario]
 
     print(f"CPU seconds of the tests, median of {arguments.repeats} runs; peak RSS in MiB")

@@ -18,17 +18,13 @@ Times cover the run of the tests, not start-up or collection; medians are kept.
 
 from __future__ import annotations
 
-import argparse
 import json
-import logging
-import os
 import shutil
 import statistics
 import tempfile
 from pathlib import Path
 
-from drift import PORT, STEPS, completion, run_pytest, write_project
-from pytest_httpserver import HTTPServer
+from drift import STEPS, chain_arguments, record_project, run_pytest, write_project
 
 PRICES = """
 [tool.promptflow.prices]
@@ -79,15 +75,7 @@ def measure(workdir: Path, cases: int, repeats: int) -> dict[str, object]:
     write_project(with_usage, cases)
     (with_usage / "pyproject.toml").write_text(PRICES)
     (with_usage / "pytest.ini").write_text(BUDGET_INI)
-    server = HTTPServer(host="127.0.0.1", port=PORT)
-    server.expect_request("/v1/chat/completions", method="POST").respond_with_handler(completion)
-    server.start()
-    try:
-        run_pytest(with_usage, "--promptflow-record=all")
-    finally:
-        server.clear()
-        server.stop()
-    os.remove(with_usage / "elapsed.json")
+    record_project(with_usage)
     shutil.copytree(with_usage, without_usage)
     conftest = (with_usage / "conftest.py").read_text()
     (with_usage / "conftest.py").write_text(conftest + TIMED_USAGE)
@@ -119,12 +107,7 @@ def measure(workdir: Path, cases: int, repeats: int) -> dict[str, object]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cases", type=int, default=1000, help="test cases of the chain")
-    parser.add_argument("--repeats", type=int, default=3, help="runs per replay (median kept)")
-    parser.add_argument("--json", type=Path, help="also write the results to this file")
-    arguments = parser.parse_args()
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    arguments = chain_arguments(__doc__.split("\n\n")[0])
     with tempfile.TemporaryDirectory(prefix="promptflow-usage-bench-") as temporary:
         result = measure(Path(temporary), arguments.cases, arguments.repeats)
     print(
