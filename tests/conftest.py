@@ -13,7 +13,7 @@ import hypothesis  # noqa: F401
 import openai  # noqa: F401
 import pytest
 import requests  # noqa: F401
-from llm_fakes import FakeLLM, Project, generated_project
+from llm_fakes import FakeLLM, LocalAPI, Project
 
 from pytest_promptflow.cassette import reading as cassette_reading
 
@@ -25,8 +25,14 @@ def llm() -> Iterator[FakeLLM]:
 
 
 @pytest.fixture
-def project(pytester: pytest.Pytester, llm: FakeLLM, monkeypatch: pytest.MonkeyPatch) -> Project:
-    return generated_project(pytester, llm, monkeypatch)
+def project(pytester: pytest.Pytester, llm: LocalAPI, monkeypatch: pytest.MonkeyPatch) -> Project:
+    """A generated project talking to ``llm``: the fake model, or the stand-in API a
+    module or folder gives as its own ``llm`` fixture."""
+    # A CI variable from the environment running these tests must not change their runs.
+    monkeypatch.delenv("CI", raising=False)
+    # A project reads only the URL of a stand-in other than FakeLLM; the tests that use
+    # one script it themselves.
+    return Project(pytester, llm)  # type: ignore[arg-type]
 
 
 @pytest.fixture(params=["models", "careful", "compact"])

@@ -368,17 +368,6 @@ class Project:
                 assert token.encode() not in content, f"{token} leaked into {name}"
 
 
-def generated_project(
-    pytester: pytest.Pytester, api: LocalAPI, monkeypatch: pytest.MonkeyPatch
-) -> Project:
-    """A project talking to ``api``, whose runs a ``CI`` variable in the environment
-    running these tests does not change."""
-    monkeypatch.delenv("CI", raising=False)
-    # A project reads only the URL of a stand-in other than FakeLLM; its tests script
-    # that stand-in themselves.
-    return Project(pytester, api)  # type: ignore[arg-type]
-
-
 def run_merge_command(*arguments: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """``python -m pytest_promptflow.report merge <arguments>`` run in ``cwd``, as a user
     runs it; it never raises on the exit status."""

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
-from llm_fakes import LocalAPI, Project, generated_project, openai_completion
+from llm_fakes import LocalAPI, Project, openai_completion
 from usage_chains import write_case_files
 from werkzeug import Request, Response
 
@@ -101,16 +101,10 @@ class ScriptedUsage(LocalAPI):
 
 
 @pytest.fixture
-def api() -> Iterator[ScriptedUsage]:
+def llm() -> Iterator[ScriptedUsage]:
+    """The API this module's projects (the ``project`` fixture) talk to."""
     with ScriptedUsage() as server:
         yield server
-
-
-@pytest.fixture
-def chain(
-    pytester: pytest.Pytester, api: ScriptedUsage, monkeypatch: pytest.MonkeyPatch
-) -> Project:
-    return generated_project(pytester, api, monkeypatch)
 
 
 def budget_ini(*lines: str) -> str:
@@ -123,8 +117,8 @@ def prompts_of(version: str) -> dict[str, str]:
 
 
 def regrow(
-    chain: Project,
-    api: ScriptedUsage,
+    project: Project,
+    llm: ScriptedUsage,
     figures: Mapping[tuple[str, str], tuple[Figures, Figures]],
     ini: str | None = None,
     pyproject: str = PRICES,
@@ -133,21 +127,21 @@ def regrow(
 
     ``figures`` gives (step, case) its tokens with v1 (golden) and v2 (now); any other
     step of a case answers with the same figures in both versions."""
-    api.figures.update(figures)
+    llm.figures.update(figures)
     cases = sorted({case for _, case in figures})
     write_case_files(
-        chain,
+        project,
         [{"id": case, "name": case} for case in cases],
         prompts_of("v1"),
         pyproject,
         ini,
         cases_file="cases.jsonl",
     )
-    chain.write(CHAIN)
-    chain.record("-v").assert_outcomes(passed=len(cases))
+    project.write(CHAIN)
+    project.record("-v").assert_outcomes(passed=len(cases))
     for name, template in prompts_of("v2").items():
-        (chain.path / "prompts" / name).write_text(template)
-    result = chain.record("-v", mode="new")
+        (project.path / "prompts" / name).write_text(template)
+    result = project.record("-v", mode="new")
     output = result.stdout.str()
     outcomes = dict(re.findall(r"::test_case\[([\w-]+)\] (PASSED|FAILED)", output))
     assert sorted(outcomes) == cases, output
@@ -167,12 +161,12 @@ def overrun(case: str, step: str, change: str, limit: str) -> list[str]:
 
 
 def test_growth_equal_to_the_limit_passes_and_one_more_fails_percent_and_absolute(
-    chain: Project, api: ScriptedUsage
+    project: Project, llm: ScriptedUsage
 ) -> None:
     # From 200 tokens, +20% allows 240 and +20 allows 220: each limit is read as written.
     outcomes, output = regrow(
-        chain,
-        api,
+        project,
+        llm,
         {
             ("summarize", "equal"): ((100, 100), (120, 120)),
             ("classify", "equal"): ((100, 100), (110, 110)),
@@ -195,12 +189,12 @@ def test_growth_equal_to_the_limit_passes_and_one_more_fails_percent_and_absolut
 
 
 def test_input_and_output_tokens_are_judged_each_by_its_own_limit(
-    chain: Project, api: ScriptedUsage
+    project: Project, llm: ScriptedUsage
 ) -> None:
     # From 200 input tokens +10 allows 210, from 100 output tokens +10% allows 110.
     outcomes, output = regrow(
-        chain,
-        api,
+        project,
+        llm,
         {
             ("summarize", "within"): ((200, 100), (210, 110)),
             ("summarize", "more-input"): ((200, 100), (211, 100)),
@@ -223,11 +217,11 @@ def test_input_and_output_tokens_are_judged_each_by_its_own_limit(
     output.no_fnmatch_line("*budget tokens*")  # no limit was set on tokens
 
 
-def test_cost_is_judged_when_every_call_has_a_price(chain: Project, api: ScriptedUsage) -> None:
-    api.models["classify"] = UNPRICED_MODEL
+def test_cost_is_judged_when_every_call_has_a_price(project: Project, llm: ScriptedUsage) -> None:
+    llm.models["classify"] = UNPRICED_MODEL
     outcomes, output = regrow(
-        chain,
-        api,
+        project,
+        llm,
         {
             # 100 in at 1.0 and 100 out at 2.0 per million: 0.0003 USD.
             ("summarize", "dearer"): ((100, 100), (100, 120)),
@@ -251,11 +245,11 @@ def test_cost_is_judged_when_every_call_has_a_price(chain: Project, api: Scripte
 
 
 def test_a_zero_golden_figure_is_judged_by_an_absolute_limit_only(
-    chain: Project, api: ScriptedUsage
+    project: Project, llm: ScriptedUsage
 ) -> None:
     outcomes, output = regrow(
-        chain,
-        api,
+        project,
+        llm,
         {
             ("summarize", "from-no-input"): ((0, 10), (40, 10)),
             ("summarize", "from-no-output"): ((10, 0), (10, 5)),
@@ -281,7 +275,7 @@ def test_a_zero_golden_figure_is_judged_by_an_absolute_limit_only(
     )
 
 
-def test_the_budget_as_a_list_in_pyproject_toml(chain: Project, api: ScriptedUsage) -> None:
+def test_the_budget_as_a_list_in_pyproject_toml(project: Project, llm: ScriptedUsage) -> None:
     pyproject = PRICES + textwrap.dedent(
         """
         [tool.pytest.ini_options]
@@ -289,8 +283,8 @@ def test_the_budget_as_a_list_in_pyproject_toml(chain: Project, api: ScriptedUsa
         """
     )
     outcomes, output = regrow(
-        chain,
-        api,
+        project,
+        llm,
         {
             ("summarize", "more-tokens"): ((100, 100), (100, 141)),
             ("classify", "more-output"): ((1000, 100), (1000, 151)),

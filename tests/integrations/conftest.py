@@ -16,20 +16,13 @@ import pytest
 pytest.register_assert_rewrite("chains")
 
 from framework_server import FrameworkServer  # noqa: E402
-from llm_fakes import Project, generated_project  # noqa: E402
 
 # litellm downloads its model price map when imported unless told to use its own copy.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 
 @pytest.fixture
-def server() -> Iterator[FrameworkServer]:
-    with FrameworkServer() as stand_in:
-        yield stand_in
-
-
-@pytest.fixture
-def project(
-    pytester: pytest.Pytester, server: FrameworkServer, monkeypatch: pytest.MonkeyPatch
-) -> Project:
-    return generated_project(pytester, server, monkeypatch)
+def llm() -> Iterator[FrameworkServer]:
+    """The stand-in the integrations' projects (the ``project`` fixture) talk to."""
+    with FrameworkServer() as server:
+        yield server

@@ -52,14 +52,14 @@ def test_openai_responses_record_replay_and_name_the_step(project: Project) -> N
 
 
 def test_the_stand_in_answers_the_responses_api_as_a_function_of_the_request(
-    server: FrameworkServer,
+    llm: FrameworkServer,
 ) -> None:
     question = [{"role": "user", "content": [{"type": "input_text", "text": "Write on comets"}]}]
     body: dict[str, Any] = {"model": "gpt-4o-mini", "input": question, "stream": True}
 
     def answer(body: dict[str, Any]) -> bytes:
         headers = {"Authorization": f"Bearer {OPENAI_KEY}"}
-        reply = httpx.post(f"{server.url}/v1/responses", json=body, headers=headers)
+        reply = httpx.post(f"{llm.url}/v1/responses", json=body, headers=headers)
         assert reply.status_code == 200
         return reply.content
 
