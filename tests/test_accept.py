@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -172,26 +171,33 @@ def test_accepting_deletes_the_recorded_runs_of_a_renamed_test(project: Project)
     ]
 
 
-def test_accepting_deletes_the_recorded_run_of_a_removed_test(project: Project) -> None:
-    source = textwrap.dedent(
-        """
-        import pytest
-        from pytest_promptflow import step
+DOUBLE = """
+import pytest
+from pytest_promptflow import step
 
-        @step
-        def double(n: int) -> int:
-            return n * 2
 
-        @pytest.mark.promptflow
-        def test_kept():
-            double(1)
-        """
+@step
+def double(n: int) -> int:
+    return n * 2
+"""
+
+
+def double_module(**tests: int) -> str:
+    """A module of the step ``double`` and, for each name, a promptflow test of that name
+    calling it on its number."""
+    calls = (
+        f"\n\n@pytest.mark.promptflow\ndef {name}():\n    double({number})\n"
+        for name, number in tests.items()
     )
-    project.write(source + "\n@pytest.mark.promptflow\ndef test_removed():\n    double(2)\n")
+    return DOUBLE + "".join(calls)
+
+
+def test_accepting_deletes_the_recorded_run_of_a_removed_test(project: Project) -> None:
+    project.write(double_module(test_kept=1, test_removed=2))
     project.record().assert_outcomes(passed=2)
     assert sorted(project.files()) == ["test_chain/test_kept.json", "test_chain/test_removed.json"]
 
-    project.write(source)
+    project.write(double_module(test_kept=1))
     project.run("--promptflow-accept").assert_outcomes(passed=1)
 
     assert sorted(project.files()) == ["test_chain/test_kept.json"]
@@ -222,21 +228,7 @@ def test_accepting_a_selection_deletes_nothing_it_did_not_select(
 
 def test_accepting_one_module_leaves_the_recorded_runs_of_others_alone(project: Project) -> None:
     recorded(project)
-    project.write(
-        """
-        import pytest
-        from pytest_promptflow import step
-
-        @step
-        def double(n: int) -> int:
-            return n * 2
-
-        @pytest.mark.promptflow
-        def test_other():
-            double(1)
-        """,
-        name="test_other",
-    )
+    project.write(double_module(test_other=1), name="test_other")
     project.record("test_other.py").assert_outcomes(passed=1)
     before = project.files()
     assert "test_other/test_other.json" in before
