@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from llm_fakes import Project, run_merge_command
 from markdown_it import MarkdownIt
-from usage_chains import write_case_files
+from usage_chains import script_answers, write_case_files
 
 from pytest_promptflow.cassette.format import Interaction, RecordedRequest, RecordedResponse
 from pytest_promptflow.report.merge import merge_reports
@@ -84,6 +84,7 @@ PRICES = """
 currency = "USD"
 "gpt-4o-mini" = { input = 0.15, output = 0.60 }
 """
+LONG_ANSWER = "{text} answered at great length with every single detail we know about it"
 HINT = 'stream_options={"include_usage": True}'
 
 
@@ -97,11 +98,8 @@ def chain(project: Project) -> Project:
         PRICES,
         "[pytest]\npromptflow_budget = tokens +20%\n",
     )
-    for text in TICKETS.values():
-        project.llm.answers[SHORT_PROMPT.replace("{{ text }}", text)] = f"{text} answered"
-        project.llm.answers[LONG_PROMPT.replace("{{ text }}", text)] = (
-            f"{text} answered at great length with every single detail we know about it"
-        )
+    script_answers(project, TICKETS, SHORT_PROMPT, "{text} answered")
+    script_answers(project, TICKETS, LONG_PROMPT, LONG_ANSWER)
     project.write(CHAIN.replace("{stream_options}", ""))
     project.record().assert_outcomes(passed=2)
     return project

@@ -105,6 +105,15 @@ def write_case_files(
         project.pytester.makeini(ini)
 
 
+def script_answers(
+    project: Project, tickets: Mapping[str, str], template: str, answer: str
+) -> None:
+    """The fake model's reply to ``template`` rendered with each ticket's text: ``answer``
+    with that text in place of ``{text}``."""
+    for text in tickets.values():
+        project.llm.answers[template.replace("{{ text }}", text)] = answer.format(text=text)
+
+
 def record_chain(project: Project, summary_rule: str = "drift.ignore()") -> Project:
     """The chain over three tickets, recorded with the short summaries."""
     write_case_files(
@@ -114,9 +123,8 @@ def record_chain(project: Project, summary_rule: str = "drift.ignore()") -> Proj
         PRICES,
         "[pytest]\npromptflow_budget =\n    tokens +20%\n    shout: tokens +400%\n",
     )
-    for text in TICKETS.values():
-        project.llm.answers[OLD_PROMPT.replace("{{ text }}", text)] = SHORT.format(text=text)
-        project.llm.answers[NEW_PROMPT.replace("{{ text }}", text)] = LONG.format(text=text)
+    script_answers(project, TICKETS, OLD_PROMPT, SHORT)
+    script_answers(project, TICKETS, NEW_PROMPT, LONG)
     project.write(CHAIN.replace("{summary_rule}", summary_rule))
     project.record().assert_outcomes(passed=3)
     project.llm.reset()
