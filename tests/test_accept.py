@@ -334,6 +334,15 @@ def test_ci_refuses_a_record_mode_from_addopts(project: Project, in_ci: None) ->
 # -- what an accepting session says ----------------------------------------------------
 
 
+# What accepting the edited prompt's new golden values says, serial or under xdist.
+ACCEPTED_BOTH_CASES = [
+    "accepted: new golden values for 2 case(s), steps classify (2):",
+    "  test_chain.py::test_classify[[]login[]]: classify",
+    "  test_chain.py::test_classify[[]outage[]]: classify",
+    "pruned: 2 recording(s) no longer used, from 2 recorded run(s)",
+]
+
+
 def summary(result: pytest.RunResult) -> str:
     text = result.stdout.str()
     return text[text.index("promptflow") :]
@@ -349,13 +358,7 @@ def test_accepting_says_what_it_accepted_and_pruned_and_asks_nothing_more(
 
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(
-        [
-            "accepted: new golden values for 2 case(s), steps classify (2):",
-            "  test_chain.py::test_classify[[]login[]]: classify",
-            "  test_chain.py::test_classify[[]outage[]]: classify",
-            "pruned: 2 recording(s) no longer used, from 2 recorded run(s)",
-            "Review the changed recorded runs and commit them.",
-        ]
+        [*ACCEPTED_BOTH_CASES, "Review the changed recorded runs and commit them."]
     )
     assert "--promptflow-accept" not in summary(result)
     assert "drifted beyond the policy" not in result.stdout.str()
@@ -427,11 +430,4 @@ def test_accepting_under_xdist_reports_what_the_workers_accepted(project: Projec
         )
 
     result.assert_outcomes(passed=2)
-    result.stdout.fnmatch_lines(
-        [
-            "accepted: new golden values for 2 case(s), steps classify (2):",
-            "  test_chain.py::test_classify[[]login[]]: classify",
-            "  test_chain.py::test_classify[[]outage[]]: classify",
-            "pruned: 2 recording(s) no longer used, from 2 recorded run(s)",
-        ]
-    )
+    result.stdout.fnmatch_lines(ACCEPTED_BOTH_CASES)
