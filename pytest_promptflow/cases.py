@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pydantic
 
-from pytest_promptflow.errors import CaseFileError
+from pytest_promptflow.errors import CaseFileError, PromptflowError
+from pytest_promptflow.quality.expected import EXPECTED_FIELD, check_expected
 
 ID_FIELD = "id"
 
@@ -24,6 +26,8 @@ class Case:
     data: dict[str, Any]
     source: Path
     line: int
+    expected: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """What the case expects of each step's output fields, by step name."""
 
     @property
     def location(self) -> str:
@@ -38,11 +42,17 @@ def case_id_of(data: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:10]
 
 
-def load_cases(path: Path, model: type[pydantic.BaseModel] | None = None) -> list[Case]:
+def load_cases(
+    path: Path,
+    model: type[pydantic.BaseModel] | None = None,
+    output_of: Callable[[str], tuple[Any] | None] | None = None,
+) -> list[Case]:
     """Read every case of ``path``; any problem is a CaseFileError naming file and line.
 
     The ``id`` field names the case and is not part of its input, unless ``model``
-    declares a field ``id``: then the model receives it too.
+    declares a field ``id``: then the model receives it too. So is ``expected``, the
+    case's expected step outputs, checked with ``output_of(step name)`` (a step's output
+    annotation, in a 1-tuple, or None when no step has that name).
     """
     try:
         text = path.read_text(encoding="utf-8")
@@ -67,24 +77,37 @@ def load_cases(path: Path, model: type[pydantic.BaseModel] | None = None) -> lis
                 f"(first at line {first_line_of[case_id]}); give each case a unique 'id'"
             )
         first_line_of[case_id] = line
-        fields = (
-            record
-            if _declares_id(model)
-            else {key: value for key, value in record.items() if key != ID_FIELD}
-        )
+        left_out = {name for name in (ID_FIELD, EXPECTED_FIELD) if not _declares(model, name)}
+        fields = {key: value for key, value in record.items() if key not in left_out}
+        expected: dict[str, dict[str, Any]] = {}
+        if EXPECTED_FIELD in record and EXPECTED_FIELD in left_out:
+            where = f"{path}:{line}: case {case_id!r}"
+            try:
+                expected = check_expected(
+                    record[EXPECTED_FIELD], where, output_of or (lambda name: None)
+                )
+            except PromptflowError as error:
+                raise CaseFileError(str(error)) from None
         cases.append(
-            Case(case_id, _validate(path, line, case_id, fields, model), record, path, line)
+            Case(
+                case_id,
+                _validate(path, line, case_id, fields, model),
+                record,
+                path,
+                line,
+                expected,
+            )
         )
     return cases
 
 
-def _declares_id(model: type[pydantic.BaseModel] | None) -> bool:
-    """Whether the case model has a field named (or aliased) ``id``: then it keeps it."""
+def _declares(model: type[pydantic.BaseModel] | None, name: str) -> bool:
+    """Whether the case model has a field named (or aliased) ``name``: then it keeps it."""
     if model is None:
         return False
     return any(
-        name == ID_FIELD or field.alias == ID_FIELD or field.validation_alias == ID_FIELD
-        for name, field in model.model_fields.items()
+        key == name or field.alias == name or field.validation_alias == name
+        for key, field in model.model_fields.items()
     )
 
 

@@ -48,6 +48,10 @@ R = TypeVar("R")
 Check = Callable[..., object]
 """A property check: it names, as parameters, any of the step's inputs and ``output``."""
 
+Metric = Callable[[Any, Any], object]
+"""A measure of a step's output against its case's expected values:
+``fn(output, expected) -> bool | float`` (0 to 1)."""
+
 OUTPUT_PARAMETER = "output"
 
 
@@ -306,6 +310,7 @@ class Step(Generic[P, R]):
         name: str | None = None,
         prompts: Sequence[Prompt] = (),
         checks: Iterable[Check] = (),
+        metrics: Iterable[Metric] = (),
     ) -> None:
         if inspect.isgeneratorfunction(function) or inspect.isasyncgenfunction(function):
             raise TypeError(f"@step cannot wrap the generator {function.__qualname__}")
@@ -316,6 +321,16 @@ class Step(Generic[P, R]):
         self._call_prompts = dict(self.prompt_versions)
         """The prompt versions every call of this step records: one dict, shared, never changed."""
         self.checks = tuple(self._bind_check(check) for check in checks)
+        self.metrics: tuple[Metric, ...] = tuple(metrics)
+        """Measures of the output against a case's expected values: ``fn(output,
+        expected) -> bool | float``, scored on every call whose case expects something of
+        this step."""
+        for metric in self.metrics:
+            if not callable(metric):
+                raise TypeError(
+                    f"step {self.name!r}: metrics are callables fn(output, expected) -> bool "
+                    f"or a number from 0 to 1, not {metric!r}"
+                )
         self.is_async = inspect.iscoroutinefunction(function)
         self._resolved: _Boundary | None = None
         functools.update_wrapper(self, function)
@@ -416,6 +431,7 @@ class Step(Generic[P, R]):
             )
             if self.name not in run.output_types:
                 run.output_types[self.name] = boundary.output_annotation
+                run.metrics[self.name] = self.metrics
                 run.prompt_sources.update({p.version: p.source for p in self.prompts})
             call.after, call.forked, call.started = follows(run.scope_of(call))
         if problems:
@@ -550,6 +566,7 @@ def step(
     name: str | None = None,
     prompt: Prompt | Sequence[Prompt] | None = None,
     checks: Iterable[Check] = (),
+    metrics: Iterable[Metric] = (),
 ) -> Callable[[Callable[P, R]], Step[P, R]]: ...
 
 
@@ -560,8 +577,10 @@ def step(
     name: str | None = None,
     prompt: Prompt | Sequence[Prompt] | None = None,
     checks: Iterable[Check] = (),
+    metrics: Iterable[Metric] = (),
 ) -> Step[P, R] | Callable[[Callable[P, R]], Step[P, R]]:
-    """Declare a chain step: ``@step`` or ``@step(name=..., prompt=..., checks=[...])``."""
+    """Declare a chain step: ``@step`` or ``@step(name=..., prompt=..., checks=[...],
+    metrics=[...])``."""
     prompts: Sequence[Prompt]
     if prompt is None:
         prompts = ()
@@ -570,8 +589,9 @@ def step(
     else:
         prompts = tuple(prompt)
     check_list = list(checks)
+    metric_list = list(metrics)
 
     def decorate(target: Callable[P, R]) -> Step[P, R]:
-        return Step(target, name=name, prompts=prompts, checks=check_list)
+        return Step(target, name=name, prompts=prompts, checks=check_list, metrics=metric_list)
 
     return decorate(function) if function is not None else decorate

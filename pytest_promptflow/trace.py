@@ -65,6 +65,8 @@ class Run:
     """The source of every prompt version used, by version."""
     output_types: dict[str, Any] = field(default_factory=dict)
     """The output annotation of every step called, by step name."""
+    metrics: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    """The metrics (``@step(metrics=[...])``) of every step called, by step name."""
     executing: list[StepContext] = field(default_factory=list, repr=False, compare=False)
     """The step calls of this run that have started and not yet ended, from any thread."""
     _numbering: threading.Lock = field(

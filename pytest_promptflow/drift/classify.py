@@ -26,7 +26,7 @@ import difflib
 import json
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import pydantic
 
@@ -136,10 +136,23 @@ class CaseDrift:
         return cls(data["test"], data["case"], list(data["compared"]), steps)
 
 
+class ExpectedValues(Protocol):
+    """The expected values of a case, which judge the changes of the fields they name
+    instead of the golden values (``pytest_promptflow.quality.case.CaseQuality``)."""
+
+    def expects(self, step: str) -> bool: ...
+
+    def judged_changes(
+        self, call: StepCall, golden_position: int, changes: list[FieldChange]
+    ) -> list[FieldChange]: ...
+
+
 def judge_case(
     golden: RecordedRun | None,
     run: Run,
     defaults: PolicyDefaults = DEFAULTS,
+    judges: JudgeSession | None = None,
+    expected: ExpectedValues | None = None,
 ) -> CaseDrift | None:
     """Compare every step call of ``run`` with its golden value; None without golden values.
 
@@ -151,7 +164,8 @@ def judge_case(
         return None
     verdict = CaseDrift(run.test_id or golden.test, run.case_id)
     references, unmatched = _paired(golden.steps, run.calls)
-    judges = JudgeSession(run.case_id)
+    positions = {id(reference): position for position, reference in enumerate(golden.steps)}
+    judges = judges if judges is not None else JudgeSession(run.case_id)
     sources = _OutputIndex(run.calls)
     policies: dict[str, DriftPolicy] = {}
     seen: Counter[str] = Counter()
@@ -176,6 +190,8 @@ def judge_case(
         changes = compare_output(
             reference.output, call.output, policy, judges, call.step, inputs=call.inputs
         )
+        if changes and expected is not None and expected.expects(call.step):
+            changes = expected.judged_changes(call, positions[id(reference)], changes)
         schema_changed = reference.schema_ is not None and not _same_schema(
             reference, call, policy.annotation
         )

@@ -37,6 +37,10 @@ class FieldChange:
     score: float | str | None = None
     """What the rule measured: the similarity for ``similar``, the move for ``tolerance``,
     the differing facts for ``facts``, the judge's reason for ``judged``."""
+    expected: str | None = None
+    """For a field the case has an expected value of, what the change did to the answer:
+    ``still correct``, ``fixed``, ``still wrong`` or ``broken``; the expected value then
+    judges the change instead of the golden one."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -47,6 +51,7 @@ class FieldChange:
             "rule": self.rule,
             "tolerated": self.tolerated,
             "score": self.score,
+            "expected": self.expected,
         }
 
 

@@ -298,13 +298,25 @@ def _shared_policy(annotation: Any, defaults: PolicyDefaults) -> DriftPolicy:
 
 def _is_closed_choice(annotation: Any) -> bool:
     """A ``Literal`` or an enum: a label from a fixed set, which only an exact match keeps."""
+    return _finite(annotation, flags=False)
+
+
+def has_finite_values(annotation: Any) -> bool:
+    """A ``Literal``, an enum or a ``bool`` (optional or not): a field whose answers can be
+    counted per value, as a confusion matrix does."""
+    return _finite(annotation, flags=True)
+
+
+def _finite(annotation: Any, *, flags: bool) -> bool:
     if typing.get_origin(annotation) is typing.Annotated:
-        return _is_closed_choice(typing.get_args(annotation)[0])
+        return _finite(typing.get_args(annotation)[0], flags=flags)
     if typing.get_origin(annotation) is Literal:
         return True
     if typing.get_origin(annotation) in (Union, types.UnionType):
         options = [a for a in typing.get_args(annotation) if a is not type(None)]
-        return bool(options) and all(_is_closed_choice(option) for option in options)
+        return bool(options) and all(_finite(option, flags=flags) for option in options)
+    if flags and annotation is bool:
+        return True
     return isinstance(annotation, type) and issubclass(annotation, enum.Enum)
 
 

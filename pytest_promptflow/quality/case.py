@@ -1,0 +1,143 @@
+"""One test item's quality: every call of an expected step scored now and in the golden
+run, and what that makes of a changed field (still correct, fixed, still wrong, broken).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from pytest_promptflow.cassette.format import GoldenStep, RecordedRun
+from pytest_promptflow.drift.compare import FieldChange
+from pytest_promptflow.drift.judging import JudgeSession
+from pytest_promptflow.drift.policy import DEFAULTS, PolicyDefaults
+from pytest_promptflow.quality.scoring import Score, Scorer
+from pytest_promptflow.quality.tally import ItemScore, item_scores
+from pytest_promptflow.trace import Run, StepCall
+
+STILL_CORRECT = "still correct"
+FIXED = "fixed"
+STILL_WRONG = "still wrong"
+BROKEN = "broken"
+
+
+def top_field(path: str) -> str:
+    """``category`` of ``category``, ``problem.symptoms[0]`` and ``tags[2]``."""
+    for position, character in enumerate(path):
+        if character in ".[":
+            return path[:position]
+    return path
+
+
+class CaseQuality:
+    """The scores of one test item against its case's expected values.
+
+    Scores are computed once per call, on demand: the drift gate asks for the calls
+    whose fields changed, the session's quality table for every call of an expected step.
+    """
+
+    def __init__(
+        self,
+        expected: Mapping[str, Mapping[str, Any]],
+        run: Run,
+        golden: RecordedRun | None,
+        judges: JudgeSession,
+        defaults: PolicyDefaults = DEFAULTS,
+        tolerates_broken: Callable[[str, str], bool] = lambda step, name: False,
+    ) -> None:
+        self.expected = expected
+        self.run = run
+        self.golden_steps: Sequence[GoldenStep] = golden.steps if golden is not None else ()
+        self.judges = judges
+        self.defaults = defaults
+        self.tolerates_broken = tolerates_broken
+        """Whether a requirement is the policy of a step's field, so that an item it
+        breaks does not fail its own test."""
+        self._scorers: dict[str, Scorer] = {}
+        self._now: dict[int, list[Score]] = {}
+        self._golden: dict[int, list[Score]] = {}
+
+    def expects(self, step: str) -> bool:
+        return step in self.expected
+
+    def _scorer(self, step: str) -> Scorer:
+        scorer = self._scorers.get(step)
+        if scorer is None:
+            scorer = self._scorers[step] = Scorer(
+                step,
+                self.run.output_types.get(step, Any),
+                self.run.metrics.get(step, ()),
+                self.defaults,
+            )
+        return scorer
+
+    def now(self, call: StepCall) -> list[Score]:
+        scores = self._now.get(call.index)
+        if scores is None:
+            scorer = self._scorer(call.step)
+            expected = self.expected[call.step]
+            scores = self._now[call.index] = (
+                scorer.score(call.output, expected, self.judges)
+                if call.error is None
+                else scorer.failed(expected)  # it raised: no answer is right
+            )
+        return scores
+
+    def golden(self, position: int) -> list[Score]:
+        scores = self._golden.get(position)
+        if scores is None:
+            reference = self.golden_steps[position]
+            scores = self._golden[position] = self._scorer(reference.step).score(
+                reference.output, self.expected[reference.step], self.judges
+            )
+        return scores
+
+    def judged_changes(
+        self, call: StepCall, golden_position: int, changes: list[FieldChange]
+    ) -> list[FieldChange]:
+        """The changes of a call, those of an expected field judged by the expected value
+        instead of the golden one: a change that stays correct or fixes the item is
+        tolerated, one from a wrong answer to another too; one that breaks it is drift,
+        unless a requirement on the field is the policy."""
+        now = {score.name: score.correct for score in self.now(call) if score.kind == "field"}
+        was = {
+            score.name: score.correct
+            for score in self.golden(golden_position)
+            if score.kind == "field"
+        }
+        judged = []
+        for change in changes:
+            name = top_field(change.path)
+            if name not in now or name not in was:
+                judged.append(change)
+                continue
+            if was[name]:
+                verdict = STILL_CORRECT if now[name] else BROKEN
+            else:
+                verdict = FIXED if now[name] else STILL_WRONG
+            tolerated = verdict != BROKEN or self.tolerates_broken(call.step, name)
+            judged.append(dataclasses.replace(change, tolerated=tolerated, expected=verdict))
+        return judged
+
+    def items(self, test: str, case: str) -> list[ItemScore]:
+        """The item's score on every expected field and metric of every step it called."""
+        calls_by_step: dict[str, list[StepCall]] = {}
+        for call in self.run.calls:
+            if call.step in self.expected:
+                calls_by_step.setdefault(call.step, []).append(call)
+        golden_by_step: dict[str, list[int]] = {}
+        for position, reference in enumerate(self.golden_steps):
+            if reference.step in self.expected:
+                golden_by_step.setdefault(reference.step, []).append(position)
+        items = []
+        for step, calls in calls_by_step.items():
+            golden_positions = golden_by_step.get(step)
+            items += item_scores(
+                test,
+                case,
+                step,
+                [self.now(call) for call in calls],
+                [self.golden(p) for p in golden_positions] if golden_positions else None,
+            )
+        return items

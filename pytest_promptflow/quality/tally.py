@@ -1,0 +1,294 @@
+"""Quality per test function, step and field: rates, intervals, the paired verdict.
+
+The unit is a test item (one case, one node id): each item scored on a step's expected
+field (or metric) is correct now or not, and was correct in its golden run or not (None
+for a case without golden values). A row gathers the items of one test function, step
+and field; its figures are pure functions of those items, so that rows merged from
+pytest-xdist workers or CI shards give the figures of one serial run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_promptflow.quality import statistics
+from pytest_promptflow.quality.scoring import Score, ScoreKind
+
+
+@dataclass(frozen=True)
+class ItemScore:
+    """How one test item did on one expected field (or metric) of one step."""
+
+    test: str
+    """The test function: the node id without its parameters."""
+    case: str
+    step: str
+    name: str
+    kind: ScoreKind
+    now: bool
+    golden: bool | None = None
+    """None when the case has no golden values to score (a new case)."""
+    labelled: bool = False
+    expected: Any = None
+    answered: Any = None
+    golden_answered: Any = None
+    value: float | None = None
+    """A metric's value now (the mean over the item's calls)."""
+    golden_value: float | None = None
+
+    @property
+    def fixed(self) -> bool:
+        return self.golden is False and self.now
+
+    @property
+    def broken(self) -> bool:
+        return self.golden is True and not self.now
+
+    def outcome_json(self) -> dict[str, Any]:
+        outcome: dict[str, Any] = {"golden": self.golden, "now": self.now}
+        if self.labelled:
+            outcome |= {
+                "expected": self.expected,
+                "answered": self.answered,
+                "golden_answered": self.golden_answered,
+            }
+        if self.kind == "metric":
+            outcome |= {"value": self.value, "golden_value": self.golden_value}
+        return outcome
+
+    @classmethod
+    def from_outcome(
+        cls, test: str, case: str, step: str, name: str, kind: ScoreKind, data: Mapping[str, Any]
+    ) -> ItemScore:
+        return cls(
+            test,
+            case,
+            step,
+            name,
+            kind,
+            now=bool(data["now"]),
+            golden=data.get("golden"),
+            labelled="expected" in data,
+            expected=data.get("expected"),
+            answered=data.get("answered"),
+            golden_answered=data.get("golden_answered"),
+            value=data.get("value"),
+            golden_value=data.get("golden_value"),
+        )
+
+
+def item_scores(
+    test: str,
+    case: str,
+    step: str,
+    now: Sequence[Sequence[Score]],
+    golden: Sequence[Sequence[Score]] | None,
+) -> list[ItemScore]:
+    """One item's scores on a step, from the scores of each of its calls now and in its
+    golden run: correct only when every call is; the answer is the last call's; a
+    metric's value is the mean over the calls."""
+    combined_now = _combined(now)
+    combined_golden = _combined(golden) if golden else {}
+    items = []
+    for (name, kind), (correct, last, value) in combined_now.items():
+        was = combined_golden.get((name, kind))
+        items.append(
+            ItemScore(
+                test,
+                case,
+                step,
+                name,
+                kind,
+                now=correct,
+                golden=was[0] if was is not None else None,
+                labelled=last.labelled,
+                expected=last.expected,
+                answered=last.answered,
+                golden_answered=was[1].answered if was is not None else None,
+                value=value,
+                golden_value=was[2] if was is not None else None,
+            )
+        )
+    return items
+
+
+def _combined(
+    calls: Sequence[Sequence[Score]],
+) -> dict[tuple[str, ScoreKind], tuple[bool, Score, float | None]]:
+    by_name: dict[tuple[str, ScoreKind], list[Score]] = {}
+    for scores in calls:
+        for score in scores:
+            by_name.setdefault((score.name, score.kind), []).append(score)
+    combined = {}
+    for key, scores in by_name.items():
+        values = [score.value for score in scores if score.value is not None]
+        mean = math.fsum(values) / len(values) if values else None
+        combined[key] = (all(score.correct for score in scores), scores[-1], mean)
+    return combined
+
+
+def _rate(correct: int, scored: int) -> dict[str, Any]:
+    interval = statistics.wilson_interval(correct, scored)
+    return {
+        "correct": correct,
+        "scored": scored,
+        "rate": statistics.proportion(correct, scored),
+        "low": interval[0] if interval is not None else None,
+        "high": interval[1] if interval is not None else None,
+    }
+
+
+@dataclass
+class QualityRow:
+    """The items of one test function scored on one field (or metric) of one step."""
+
+    test: str
+    step: str
+    name: str
+    kind: ScoreKind
+    items: dict[str, ItemScore] = field(default_factory=dict)
+    """By case id."""
+
+    def add(self, item: ItemScore) -> None:
+        self.items[item.case] = item
+
+    @property
+    def fixed(self) -> list[str]:
+        return sorted(case for case, item in self.items.items() if item.fixed)
+
+    @property
+    def broken(self) -> list[str]:
+        return sorted(case for case, item in self.items.items() if item.broken)
+
+    @property
+    def any_golden(self) -> bool:
+        return any(item.golden is not None for item in self.items.values())
+
+    @property
+    def labelled(self) -> bool:
+        return any(item.labelled for item in self.items.values())
+
+    def now_rate(self) -> dict[str, Any]:
+        items = list(self.items.values())
+        return _rate(sum(item.now for item in items), len(items))
+
+    def golden_rate(self) -> dict[str, Any] | None:
+        items = [item for item in self.items.values() if item.golden is not None]
+        return _rate(sum(bool(item.golden) for item in items), len(items)) if items else None
+
+    def p_value(self) -> float | None:
+        return statistics.mid_p_mcnemar(len(self.fixed), len(self.broken))
+
+    def verdict(self) -> statistics.PairedVerdict:
+        return statistics.paired_verdict(len(self.fixed), len(self.broken), self.any_golden)
+
+    def to_json(self) -> dict[str, Any]:
+        items = [self.items[case] for case in sorted(self.items)]
+        labels = confusion = macro = per_label = None
+        if self.labelled:
+            expected = [item.expected for item in items]
+            answered = [item.answered for item in items]
+            labels = statistics.labels_in_order([*expected, *answered])
+            confusion = statistics.confusion(expected, answered, labels)
+            macro = statistics.macro_f1(confusion)
+            per_label = [
+                {
+                    "label": figures.label,
+                    "precision": figures.precision,
+                    "recall": figures.recall,
+                    "f1": figures.f1,
+                    "support": figures.support,
+                }
+                for figures in statistics.per_label(confusion, labels)
+            ]
+        mean = None
+        if self.kind == "metric":
+            mean = {
+                "now": _mean([item.value for item in items]),
+                "golden": _mean([item.golden_value for item in items if item.golden is not None]),
+            }
+        return {
+            "test": self.test,
+            "step": self.step,
+            "field": self.name,
+            "kind": self.kind,
+            "golden": self.golden_rate(),
+            "now": self.now_rate(),
+            "fixed": self.fixed,
+            "broken": self.broken,
+            "p_value": self.p_value(),
+            "verdict": self.verdict(),
+            "labels": labels,
+            "confusion": confusion,
+            "macro_f1": macro,
+            "per_label": per_label,
+            "mean": mean,
+            "outcomes": {item.case: item.outcome_json() for item in items},
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> QualityRow:
+        row = cls(data["test"], data["step"], data["field"], data["kind"])
+        for case, outcome in data["outcomes"].items():
+            row.add(ItemScore.from_outcome(row.test, case, row.step, row.name, row.kind, outcome))
+        return row
+
+
+def _mean(values: Iterable[float | None]) -> dict[str, Any] | None:
+    known = [value for value in values if value is not None]
+    found = statistics.mean_t_interval(known)
+    if found is None:
+        return None
+    mean, low, high = found
+    return {"value": mean, "low": low, "high": high, "n": len(known)}
+
+
+@dataclass
+class QualityTally:
+    """Every item scored in a session, as rows; mergeable across workers and shards."""
+
+    rows: dict[tuple[str, str, str, str], QualityRow] = field(default_factory=dict)
+    expected_steps: set[str] = field(default_factory=set)
+    """Steps some case of the session expects values of."""
+    scored_steps: set[str] = field(default_factory=set)
+    """Steps some test of the session called and scored."""
+
+    def add(self, items: Iterable[ItemScore]) -> None:
+        for item in items:
+            key = (item.test, item.step, item.name, item.kind)
+            row = self.rows.get(key)
+            if row is None:
+                row = self.rows[key] = QualityRow(item.test, item.step, item.name, item.kind)
+            row.add(item)
+            self.scored_steps.add(item.step)
+
+    def sorted_rows(self) -> list[QualityRow]:
+        return [self.rows[key] for key in sorted(self.rows)]
+
+    @property
+    def not_called(self) -> list[str]:
+        """Expected steps no test of the session called."""
+        return sorted(self.expected_steps - self.scored_steps)
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [row.to_json() for row in self.sorted_rows()]
+
+    def merge_json(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        for data in rows:
+            row = QualityRow.from_json(data)
+            self.add(row.items.values())
+
+    def worker_json(self) -> dict[str, Any]:
+        return {
+            "rows": self.to_json(),
+            "expected_steps": sorted(self.expected_steps),
+            "scored_steps": sorted(self.scored_steps),
+        }
+
+    def merge_worker_json(self, data: Mapping[str, Any]) -> None:
+        self.merge_json(data["rows"])
+        self.expected_steps.update(data["expected_steps"])
+        self.scored_steps.update(data["scored_steps"])
