@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_promptflow import isolation
-from pytest_promptflow.budget import INI_BUDGET, BudgetPolicy, budget_message
-from pytest_promptflow.budget import measure_case as measure_usage
+from pytest_promptflow.budget import INI_BUDGET
 from pytest_promptflow.budget import parse_budget as budget_policy
 from pytest_promptflow.cases import Case, load_cases
 from pytest_promptflow.cassette.format import (
@@ -22,15 +21,13 @@ from pytest_promptflow.cassette.format import (
     remove_orphan_temporaries,
 )
 from pytest_promptflow.cassette.modes import IGNORED_BODY_FIELDS, RecordingOptions, RecordMode
-from pytest_promptflow.cassette.pruning import PruningScope
 from pytest_promptflow.cassette.scrub import Scrubber
-from pytest_promptflow.drift.classify import judge_case
 from pytest_promptflow.drift.judging import use_judge
-from pytest_promptflow.drift.policy import DEFAULT_SIMILARITY, PolicyDefaults
+from pytest_promptflow.drift.policy import DEFAULT_SIMILARITY
 from pytest_promptflow.errors import PromptflowError
-from pytest_promptflow.report.acceptance import Acceptance
-from pytest_promptflow.report.render import drift_message, report_paths, write_reports
-from pytest_promptflow.report.summary import SessionTally
+from pytest_promptflow.quality.gate import INI_QUALITY, parse_requirements
+from pytest_promptflow.report.render import report_paths
+from pytest_promptflow.session import PromptflowSession, SessionSettings
 from pytest_promptflow.settings import (
     CasesMarker,
     StepMarker,
@@ -41,8 +38,8 @@ from pytest_promptflow.settings import (
     resolve_record_mode,
     without_options,
 )
-from pytest_promptflow.steps import steps_defined_under
-from pytest_promptflow.usage import Prices, load_prices
+from pytest_promptflow.steps import step_output, steps_defined_under
+from pytest_promptflow.usage import load_prices
 
 if TYPE_CHECKING:
     from _pytest.terminal import TerminalReporter
@@ -73,34 +70,19 @@ INI_STRUCTURE = "promptflow_structure_changes"
 INI_TEXT_RULE = "promptflow_text_rule"
 INI_USAGE = "promptflow_usage"
 USAGE_TABLES = ("compact", "full")
-WORKER_OUTPUT_KEY = "promptflow_tally"
-WORKER_ACCEPTANCE_KEY = "promptflow_acceptance"
-WORKER_WAITING_KEY = "promptflow_waiting_step_tests"
-WORKER_OWN_RECORDINGS_KEY = "promptflow_step_test_recordings"
-WORKER_PRUNING_KEY = "promptflow_pruning"
+WORKER_OUTPUT_KEY = "promptflow"
 
-tally_key = pytest.StashKey[SessionTally]()
-acceptance_key = pytest.StashKey[Acceptance]()
-waiting_step_tests_key = pytest.StashKey[dict[str, str]]()
-own_recordings_key = pytest.StashKey[dict[str, tuple[str, str]]]()
-"""Step tests that wrote recorded runs of their own: node id -> (file, its source)."""
-options_key = pytest.StashKey[RecordingOptions]()
-policy_key = pytest.StashKey[PolicyDefaults]()
+session_key = pytest.StashKey[PromptflowSession]()
 recorder_key = pytest.StashKey["CaseRecorder"]()
 complete_key = pytest.StashKey[bool]()
 """Whether the test's setup, call and teardown passed, whatever the gate found: then its
 recording is complete and may be written."""
 interception_key = pytest.StashKey["HttpInterception"]()
-pruning_key = pytest.StashKey[PruningScope]()
-scrubber_key = pytest.StashKey[Scrubber]()
 started_key = pytest.StashKey[float]()
 guard_key = pytest.StashKey["StepRequestGuard"]()
 run_path_key = pytest.StashKey[tuple[Path, tuple[Path, ...]]]()
 uses_promptflow_key = pytest.StashKey[bool]()
 TEST_HOOKS = "promptflow-test-hooks"
-prices_key = pytest.StashKey[Prices]()
-budget_key = pytest.StashKey[BudgetPolicy]()
-reports_key = pytest.StashKey[list[Path]]()
 
 
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
@@ -188,6 +170,13 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     parser.addini(
         INI_USAGE, "The terminal summary's usage table: compact or full.", default="compact"
     )
+    parser.addini(
+        INI_QUALITY,
+        "Quality requirements: 'classify.category >= 90%', 'classify.level no worse', "
+        "'draft.* no broken'.",
+        type="linelist",
+        default=[],
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -217,34 +206,39 @@ def pytest_configure(config: pytest.Config) -> None:
             given_on_command_line(arguments, ACCEPT_OPTION),
             os.environ,
         )
-        config.stash[reports_key] = report_paths(config.getoption(REPORT_OPTION) or [])
-        config.stash[policy_key] = policy_defaults(
+        reports = report_paths(config.getoption(REPORT_OPTION) or [])
+        policy = policy_defaults(
             config.getini(INI_SIMILARITY),
             config.getini(INI_STRUCTURE),
             config.getini(INI_TEXT_RULE).strip(),
         )
-        config.stash[budget_key] = budget_policy(config.getini(INI_BUDGET))
-        config.stash[prices_key] = load_prices(_pyproject(config))
+        budget = budget_policy(config.getini(INI_BUDGET))
+        prices = load_prices(_pyproject(config))
+        requirements = parse_requirements(config.getini(INI_QUALITY))
         usage_table = config.getoption(USAGE_OPTION) or config.getini(INI_USAGE).strip()
         if usage_table not in USAGE_TABLES:
             raise PromptflowError(f"{INI_USAGE} = {usage_table!r} must be compact or full")
     except PromptflowError as error:
         raise pytest.UsageError(str(error)) from None
-    config.stash[options_key] = RecordingOptions(
+    recording = RecordingOptions(
         mode=mode,
         accept=accept,
         ignored_body_fields=tuple(config.getini(INI_IGNORED_FIELDS)),
         secret_patterns=tuple(config.getini(INI_SECRET_PATTERNS)),
     )
-    config.stash[tally_key] = SessionTally(currency=config.stash[prices_key].currency)
-    config.stash[acceptance_key] = Acceptance()
-    config.stash[waiting_step_tests_key] = {}
-    config.stash[own_recordings_key] = {}
-    config.stash[pruning_key] = PruningScope()
-    config.stash[started_key] = time.time()
-    config.stash[scrubber_key] = Scrubber(
-        config.getini(INI_SECRET_PATTERNS), config.getini(INI_SECRET_NAMES)
+    settings = SessionSettings(
+        recording=recording,
+        policy=policy,
+        budget=budget,
+        prices=prices,
+        reports=reports,
+        usage_table="full" if usage_table == "full" else "compact",
+        requirements=requirements,
+        cassette_dir=config.rootpath / config.getini(INI_CASSETTE_DIR),
     )
+    scrubber = Scrubber(config.getini(INI_SECRET_PATTERNS), config.getini(INI_SECRET_NAMES))
+    config.stash[session_key] = PromptflowSession(settings, scrubber)
+    config.stash[started_key] = time.time()
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -281,13 +275,17 @@ def _parametrize_over_cases(metafunc: pytest.Metafunc) -> None:
     try:
         options = marker_options(CasesMarker, marker.args, marker.kwargs)
         folder = metafunc.config.rootpath / metafunc.config.getini(INI_CASES_DIR)
-        cases = load_cases(folder / options.path, options.model)
+        namespace = vars(metafunc.module)
+        cases = load_cases(
+            folder / options.path, options.model, lambda name: step_output(name, namespace)
+        )
     except PromptflowError as error:
         problem = str(error)
     # Failing outside the except block keeps the report to the message alone.
     if problem is not None:
         pytest.fail(f"{where}: {problem}", pytrace=False)
     _require_fixture(metafunc, CASES_MARKER, CASE_FIXTURE)
+    metafunc.config.stash[session_key].note_expected([s for c in cases for s in c.expected])
     metafunc.parametrize(CASE_FIXTURE, cases, ids=[case.id for case in cases])
 
 
@@ -297,7 +295,7 @@ def _parametrize_over_recorded_calls(metafunc: pytest.Metafunc) -> None:
     where = metafunc.definition.nodeid
     cassette_dir = metafunc.config.rootpath / metafunc.config.getini(INI_CASSETTE_DIR)
     problem: str | None = None
-    recording = metafunc.config.stash[options_key].mode is not RecordMode.NONE
+    recording = metafunc.config.stash[session_key].settings.recording.mode is not RecordMode.NONE
     try:
         options = marker_options(StepMarker, marker.args, marker.kwargs)
         step = isolation.check_step(options.step, cassette_dir, vars(metafunc.module))
@@ -312,7 +310,7 @@ def _parametrize_over_recorded_calls(metafunc: pytest.Metafunc) -> None:
     if not calls:
         # While recording, the chain tests record the calls these tests run next time;
         # the summary says so.
-        metafunc.config.stash[waiting_step_tests_key][where] = step.name
+        metafunc.config.stash[session_key].waiting_step_tests[where] = step.name
     metafunc.parametrize(STEP_FIXTURE, calls, ids=isolation.call_ids(calls))
 
 
@@ -372,10 +370,10 @@ def _recorder_for(item: pytest.Item) -> CaseRecorder:
     return CaseRecorder(
         path,
         legacy_paths=legacy,
-        scrubber=item.config.stash[scrubber_key],
+        scrubber=item.config.stash[session_key].scrubber,
         test_id=item.nodeid,
         case_id=case_id,
-        options=item.config.stash[options_key],
+        options=item.config.stash[session_key].settings.recording,
         record_command=f"pytest {shlex.quote(item.nodeid)} {RECORD_OPTION}={RecordMode.NEW.value}",
         seed=seed,
     )
@@ -402,7 +400,7 @@ def _interception(config: pytest.Config) -> HttpInterception:
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Before -k and -m deselect anything: every recorded run a collected module still has.
-    scope = config.stash[pruning_key]
+    scope = config.stash[session_key].pruning
     scope.collected = len(items)
     any_promptflow = False
     for item in items:
@@ -431,11 +429,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def pytest_deselected(items: list[pytest.Item]) -> None:
     if items:
-        items[0].config.stash[pruning_key].deselected += len(items)
+        items[0].config.stash[session_key].pruning.deselected += len(items)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    session.config.stash[pruning_key].selected = len(session.items)
+    promptflow = session.config.stash[session_key]
+    promptflow.pruning.selected = len(session.items)
+    problem: str | None = None
+    try:
+        # The test modules, and the steps they import, are loaded now.
+        modules = {id(m): m for m in (getattr(i, "module", None) for i in session.items) if m}
+        promptflow.check_requirements([vars(module) for module in modules.values()])
+    except PromptflowError as error:
+        problem = str(error)
+    if problem is not None:
+        raise pytest.UsageError(problem)
 
 
 class PromptflowTestHooks:
@@ -461,7 +469,7 @@ class PromptflowTestHooks:
             # A step called here would reach the network unrecorded: the guard refuses it.
             from pytest_promptflow.cassette.guard import StepRequestGuard
 
-            guard = StepRequestGuard(item.nodeid, item.config.stash[scrubber_key])
+            guard = StepRequestGuard(item.nodeid, item.config.stash[session_key].scrubber)
             _interception(item.config).attach(guard)
             item.stash[guard_key] = guard
         return (yield)
@@ -498,7 +506,7 @@ class PromptflowTestHooks:
             item.stash[complete_key] = False
         elif report.when == "call":
             item.stash.setdefault(complete_key, True)
-        _scrub_report(item.config.stash[scrubber_key], report)
+        _scrub_report(item.config.stash[session_key].scrubber, report)
         return report
 
     @pytest.hookimpl(wrapper=True)
@@ -516,7 +524,8 @@ class PromptflowTestHooks:
             recorder = item.stash.get(recorder_key, None)
             if recorder is not None:
                 del item.stash[recorder_key]
-                item.config.stash[tally_key].add_calls(recorder.run.calls)
+                promptflow = item.config.stash[session_key]
+                promptflow.tally.add_calls(recorder.run.calls)
                 complete = item.stash.get(complete_key, False)
                 problem: str | None = None
                 try:
@@ -527,9 +536,9 @@ class PromptflowTestHooks:
                 else:
                     if written is not None and recorder.seed is not None:
                         _note_own_recording(item, written, recorder.seed.source)
-                    if item.config.stash[options_key].accept:
+                    if promptflow.settings.recording.accept:
                         # Accepting, the gate fails nothing: complete means passed.
-                        item.config.stash[acceptance_key].note_test(
+                        promptflow.acceptance.note_test(
                             item.nodeid, recorder.loaded, written, passed=complete
                         )
                 if problem is not None:
@@ -544,7 +553,7 @@ def _note_own_recording(item: pytest.Item, written: Path, source: Path | None) -
         return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
 
     where = (shown(written), shown(source) if source is not None else "another test's run")
-    item.config.stash[own_recordings_key][item.nodeid] = where
+    item.config.stash[session_key].own_recordings[item.nodeid] = where
 
 
 def _misses(item: pytest.Item) -> list[str]:
@@ -568,46 +577,26 @@ def _scrub_report(scrubber: Scrubber, report: pytest.TestReport) -> None:
 
 
 def _gate(item: pytest.Item, report: pytest.TestReport, recorder: CaseRecorder) -> bool:
-    """Fail a test whose outputs drifted beyond the policy, or whose usage grew beyond its
-    budget, unless accepting. False when the gate itself could not judge the case."""
-    config = item.config
-    run = recorder.comparable_run()
-    problem: str | None = None
-    try:
-        verdict = judge_case(recorder.golden, run, config.stash[policy_key])
-    except PromptflowError as error:  # a judge without a verdict, or whose call missed
-        problem = f"{item.nodeid}: {error}"
-    if problem is not None:
-        report.outcome = "failed"
-        report.longrepr = problem
-        return False
-    usage = measure_usage(
-        recorder.golden,
-        recorder.known_interactions,
-        run,
-        recorder.consumed,
-        config.stash[prices_key],
-        config.stash[budget_key],
+    """Fail a test whose outputs drifted beyond the policy (or broke an expected value),
+    or whose usage grew beyond its budget, unless accepting. False when the gate itself
+    could not judge the test."""
+    case = getattr(getattr(item, "callspec", None), "params", {}).get(CASE_FIXTURE)
+    verdict = item.config.stash[session_key].judge_test(
+        item.nodeid,
+        recorder,
+        case.expected if isinstance(case, Case) else {},
+        _accept_command(item.config, item.nodeid),
     )
-    tally = config.stash[tally_key]
-    if verdict is not None:
-        tally.add_case(verdict)
-    tally.add_usage(usage)
-    drifted = verdict if verdict is not None and verdict.drifted else None
-    if config.stash[options_key].accept or (drifted is None and not usage.over_budget):
-        return True
-    accept = _accept_command(item.config, item.nodeid)
-    messages = []
-    if drifted is not None:
-        messages.append(drift_message(drifted, accept))
-    if usage.over_budget:
-        messages.append(budget_message(usage, accept, tally.currency))
-    message = "\n\n".join(messages)
-    if report.passed:
+    if verdict.error is not None:
         report.outcome = "failed"
-        report.longrepr = message
-    else:
-        report.sections.append(("promptflow drift", message))
+        report.longrepr = verdict.error
+        return False
+    if verdict.message is not None:
+        if report.passed:
+            report.outcome = "failed"
+            report.longrepr = verdict.message
+        else:
+            report.sections.append(("promptflow drift", verdict.message))
     return True
 
 
@@ -654,7 +643,7 @@ def record_mode(config: pytest.Config) -> str:
 @pytest.fixture(scope="session")
 def promptflow_record_mode(pytestconfig: pytest.Config) -> str:
     """The record mode of this session: ``"none"`` (replay only), ``"new"`` or ``"all"``."""
-    return pytestconfig.stash[options_key].mode.value
+    return pytestconfig.stash[session_key].settings.recording.mode.value
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -662,70 +651,54 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     use_judge(None)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
+    result = yield
+    if not hasattr(session.config, "workerinput"):
+        # Once every test ran, and under pytest-xdist every worker's results came in.
+        promptflow = session.config.stash[session_key]
+        promptflow.evaluate_quality_gate()
+        if promptflow.quality_gate_failed:
+            # As pytest-cov's --cov-fail-under: the session fails, every test passed or not.
+            session.testsfailed += 1
+    return result
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
     if interception_key in config.stash:
         config.stash[interception_key].close()
-    acceptance = config.stash[acceptance_key]
-    scope = config.stash[pruning_key]
-    if config.stash[options_key].accept:
+    promptflow = config.stash[session_key]
+    if promptflow.settings.recording.accept:
         # Only when the session saw every test of its modules; the summary says otherwise.
-        acceptance.note_deleted(scope.prune(vars(config.option), config.args), config.rootpath)
+        promptflow.acceptance.note_deleted(
+            promptflow.pruning.prune(vars(config.option), config.args), config.rootpath
+        )
     worker_output: dict[str, Any] | None = getattr(config, "workeroutput", None)
     if worker_output is not None:
-        worker_output[WORKER_OUTPUT_KEY] = config.stash[tally_key].to_json()
-        worker_output[WORKER_ACCEPTANCE_KEY] = acceptance.to_json()
-        worker_output[WORKER_WAITING_KEY] = config.stash[waiting_step_tests_key]
-        worker_output[WORKER_OWN_RECORDINGS_KEY] = config.stash[own_recordings_key]
-        worker_output[WORKER_PRUNING_KEY] = scope.to_json()
+        worker_output[WORKER_OUTPUT_KEY] = promptflow.worker_output()
         return
-    reports = config.stash[reports_key]
-    if reports:
-        write_reports(
-            reports,
-            config.stash[tally_key],
-            _accept_command(config),
-            scrub=config.stash[scrubber_key].text,
-        )
+    promptflow.write_reports(_accept_command(config))
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: object) -> None:
-    worker_output = getattr(node, "workeroutput", {})
-    output = worker_output.get(WORKER_OUTPUT_KEY)
+    output = getattr(node, "workeroutput", {}).get(WORKER_OUTPUT_KEY)
     if output:
-        node.config.stash[tally_key].merge_json(output)
-    acceptance = worker_output.get(WORKER_ACCEPTANCE_KEY)
-    if acceptance:
-        node.config.stash[acceptance_key].merge_json(acceptance)
-    node.config.stash[waiting_step_tests_key].update(worker_output.get(WORKER_WAITING_KEY, {}))
-    own = worker_output.get(WORKER_OWN_RECORDINGS_KEY, {})
-    node.config.stash[own_recordings_key].update({test: tuple(w) for test, w in own.items()})
-    pruning = worker_output.get(WORKER_PRUNING_KEY)
-    if pruning:
-        node.config.stash[pruning_key].merge_json(pruning)
+        node.config.stash[session_key].merge_worker_output(output)
 
 
 def pytest_terminal_summary(terminalreporter: TerminalReporter, config: pytest.Config) -> None:
-    full = (config.getoption(USAGE_OPTION) or config.getini(INI_USAGE).strip()) == "full"
-    accepting = config.stash[options_key].accept
-    lines = config.stash[tally_key].summary_lines(
-        None if accepting else _accept_command(config), full
-    )
-    if accepting:
-        accepted = [
-            *config.stash[acceptance_key].summary_lines(),
-            *config.stash[pruning_key].summary_lines(),
-        ]
-        lines = [*lines, *([""] if lines else []), *accepted]
-    waiting_tests: dict[str, str] = config.stash[waiting_step_tests_key]
-    waiting = isolation.not_run_lines(
-        waiting_tests, config.rootpath / config.getini(INI_CASSETTE_DIR)
-    )
-    lines = [*lines, *([""] if lines and waiting else []), *waiting]
-    own = isolation.own_recording_lines(config.stash[own_recordings_key])
-    lines = [*lines, *([""] if lines and own else []), *own]
+    promptflow = config.stash[session_key]
+    lines = promptflow.summary_lines(_accept_command(config), config.rootpath)
     if lines:
         terminalreporter.section("promptflow")
         for line in lines:
+            terminalreporter.write_line(line)
+    gate = promptflow.quality_gate_lines()
+    if gate:
+        terminalreporter.section(
+            "promptflow quality gate", red=promptflow.quality_gate_failed, bold=True
+        )
+        for line in gate:
             terminalreporter.write_line(line)

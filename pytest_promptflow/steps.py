@@ -552,6 +552,13 @@ def steps_defined_under(root: Path) -> bool:
     return False
 
 
+def step_output(name: str, namespace: Mapping[str, Any] | None = None) -> tuple[Any] | None:
+    """The output annotation of the step called ``name`` (in a 1-tuple), None when no
+    step has that name; found as ``find_step`` finds it."""
+    found = find_step(name, namespace)
+    return (found.boundary.output_annotation,) if found is not None else None
+
+
 def known_step_names() -> list[str]:
     return sorted(name for name, steps in _known_steps.items() if len(steps))
 

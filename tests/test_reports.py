@@ -140,7 +140,7 @@ def test_the_json_report_has_the_counts_and_every_change(drifted: Project) -> No
     replay(drifted, "--promptflow-report=drift.json").assert_outcomes(passed=2, failed=1)
 
     report = json.loads((drifted.path / "drift.json").read_text())
-    assert report["schema"] == 2
+    assert report["schema"] == 3
     assert report["drifted_cases"] == 1
     usage = report["steps"]["classify"].pop("usage")
     assert usage["now"]["model_calls"] == usage["golden"]["model_calls"] == 3
@@ -178,6 +178,7 @@ def test_the_json_report_has_the_counts_and_every_change(drifted: Project) -> No
                         "rule": "exact",
                         "tolerated": False,
                         "score": None,
+                        "expected": None,
                     }
                 ],
                 "prompt_diffs": {"classify": diff},
@@ -195,6 +196,7 @@ def test_the_json_report_has_the_counts_and_every_change(drifted: Project) -> No
         "rule": "similar(0.8)",
         "tolerated": True,
         "score": 0.941,
+        "expected": None,
     }
 
 

@@ -419,7 +419,7 @@ def test_merging_reports_of_different_schema_versions_is_refused(chain: Project)
     assert refused.returncode == 2
     assert "cannot join reports of different schema versions" in refused.stderr
     assert "old.json has schema 1" in refused.stderr
-    assert "new.json has schema 2" in refused.stderr
+    assert "new.json has schema 3" in refused.stderr
     assert not (chain.path / "merged.html").exists()
     assert refused.stdout == ""
 

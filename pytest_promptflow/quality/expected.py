@@ -35,9 +35,9 @@ def output_fields(annotation: Any) -> dict[str, Any] | None:
         annotation = typing.get_args(annotation)[0]
     if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
         return {
-            (field.serialization_alias or field.alias or name): field.annotation
-            if not field.metadata
-            else typing.Annotated[(field.annotation, *field.metadata)]
+            (field.serialization_alias or field.alias or name): _with_metadata(
+                field.annotation, field.metadata
+            )
             for name, field in annotation.model_fields.items()
         }
     if isinstance(annotation, type) and (
@@ -45,6 +45,13 @@ def output_fields(annotation: Any) -> dict[str, Any] | None:
     ):
         return dict(typing.get_type_hints(annotation, include_extras=True))
     return None
+
+
+def _with_metadata(annotation: Any, metadata: list[Any]) -> Any:
+    """A model field's annotation with the constraints pydantic keeps apart from it."""
+    if not metadata:
+        return annotation
+    return typing.Annotated.__class_getitem__((annotation, *metadata))  # type: ignore[attr-defined]
 
 
 def check_expected(

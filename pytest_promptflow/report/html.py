@@ -18,7 +18,7 @@ import hashlib
 import json
 import re
 import shlex
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -29,6 +29,9 @@ from markupsafe import Markup, escape
 from pytest_promptflow.budget import CaseUsage, Overrun, StepUsage
 from pytest_promptflow.drift.classify import CAUSES, CaseDrift, StepDrift
 from pytest_promptflow.drift.compare import FieldChange
+from pytest_promptflow.quality.gate import GateResult
+from pytest_promptflow.quality.tally import QualityTally
+from pytest_promptflow.report.quality import rate_text, short_test, verdict_text
 from pytest_promptflow.report.summary import PARTIAL_LEGEND, SessionTally, cost_text, tokens_text
 from pytest_promptflow.usage import Figures
 
@@ -225,7 +228,7 @@ class Row:
             self.step,
             self.cause,
             self.drifted,
-            tuple((c.path, c.kind, c.rule, c.tolerated) for c in self.changes),
+            tuple((c.path, c.kind, c.rule, c.tolerated, c.expected) for c in self.changes),
             tuple(prompt.anchor for prompt in self.prompts),
             tuple(sorted(overrun.metric for overrun in self.overruns)),
         )
@@ -454,7 +457,7 @@ def _group_data(group: Group) -> list[Any]:
     """What every listed case of a group shares: its fields (path, kind, rule, verdict),
     its cause and the prompt edits it links to."""
     first = group.representative
-    fields = [[c.path, c.kind, c.rule, c.tolerated] for c in first.changes]
+    fields = [[c.path, c.kind, c.rule, c.tolerated, c.expected] for c in first.changes]
     prompts = [[p.anchor, p.name, p.versions] for p in first.prompts]
     return [fields, first.cause, prompts]
 
@@ -474,7 +477,65 @@ def _environment() -> jinja2.Environment:
     return environment
 
 
-def html_report(tally: SessionTally, accept_command: str) -> str:
+@dataclass(frozen=True)
+class QualityView:
+    """One quality row as the page shows it."""
+
+    test: str
+    field: str
+    golden: str
+    now: str
+    fixed: list[tuple[str, str | None]]
+    """Each case fixed, with the anchor of its section when the report has one."""
+    broken: list[tuple[str, str | None]]
+    verdict: str
+    worse: bool
+    labels: list[str]
+    confusion: list[list[int]]
+    macro_f1: str
+
+
+def quality_views(quality: QualityTally | None, anchors: set[str]) -> list[QualityView]:
+    """The quality rows, their fixed and broken cases linked to their sections."""
+    views = []
+    for row in quality.sorted_rows() if quality is not None else []:
+        data = row.to_json()
+
+        def linked(
+            cases: list[str], step: str = row.step, test: str = row.test
+        ) -> list[tuple[str, str | None]]:
+            found = []
+            for case in cases:
+                anchor = case_anchor(f"{test}[{case}]", step)
+                found.append((case, anchor if anchor in anchors else None))
+            return found
+
+        views.append(
+            QualityView(
+                test=short_test(row.test),
+                field=f"{row.step}.{row.name}",
+                golden=rate_text(data["golden"]),
+                now=rate_text(data["now"]),
+                fixed=linked(data["fixed"]),
+                broken=linked(data["broken"]),
+                verdict=verdict_text(
+                    data["verdict"], data["p_value"], len(data["fixed"]), len(data["broken"])
+                ),
+                worse=data["verdict"] == "worse",
+                labels=[json.dumps(label, ensure_ascii=False) for label in data["labels"] or []],
+                confusion=data["confusion"] or [],
+                macro_f1=f"{data['macro_f1']:.3f}" if data["macro_f1"] is not None else "",
+            )
+        )
+    return views
+
+
+def html_report(
+    tally: SessionTally,
+    accept_command: str,
+    quality: QualityTally | None = None,
+    quality_gate: Sequence[GateResult] = (),
+) -> str:
     parts = layout(tally.cases, tally.usage_cases)
     figures = FigureFormat(tally.currency, has_prices(tally))
     members: list[list[Any]] = []
@@ -496,5 +557,7 @@ def html_report(tally: SessionTally, accept_command: str) -> str:
         accept_command=accept_command,
         figures=figures,
         partial_legend=PARTIAL_LEGEND,
+        quality=quality_views(quality, {row.anchor for row in parts.rows}),
+        quality_gate=list(quality_gate),
         data=json_for_script(data),
     )

@@ -13,6 +13,8 @@ from pytest_promptflow.cassette.scrub import REDACTED
 from pytest_promptflow.drift.classify import CaseDrift, StepDrift
 from pytest_promptflow.drift.compare import FieldChange
 from pytest_promptflow.errors import PromptflowError
+from pytest_promptflow.quality.gate import GateResult
+from pytest_promptflow.quality.tally import QualityTally
 from pytest_promptflow.report.markdown_escape import (
     code_span,
     escape_text,
@@ -20,6 +22,7 @@ from pytest_promptflow.report.markdown_escape import (
     table_cell,
     visible,
 )
+from pytest_promptflow.report.quality import rate_text, short_test, verdict_text
 from pytest_promptflow.report.summary import (
     PARTIAL,
     PARTIAL_LEGEND,
@@ -29,7 +32,10 @@ from pytest_promptflow.report.summary import (
     usage_row,
 )
 
-REPORT_SCHEMA_VERSION = 2
+REPORT_SCHEMA_VERSION = 3
+"""3: quality rows and the quality gate; 2: usage figures."""
+READABLE_SCHEMA_VERSIONS = (2, 3)
+"""The report schemas ``merge`` joins (never one with another)."""
 REPORT_SUFFIXES = (".md", ".json", ".html")
 MAX_VALUE_LENGTH = 120
 CONTEXT = 30
@@ -98,7 +104,8 @@ def _change_line(change: FieldChange) -> str:
         what = f"{old} -> {new}"
     score = score_text(change)
     verdict = "tolerated" if change.tolerated else "DRIFT"
-    return f"{change.path}: {what}  [{change.rule}{score}; {verdict}]"
+    expected = f"; expected: {change.expected}" if change.expected else ""
+    return f"{change.path}: {what}  [{change.rule}{score}{expected}; {verdict}]"
 
 
 def _step_heading(step: StepDrift) -> str:
@@ -120,7 +127,12 @@ def drift_message(case: CaseDrift, accept_command: str) -> str:
     return "\n".join(lines)
 
 
-def markdown_report(tally: SessionTally, accept_command: str) -> str:
+def markdown_report(
+    tally: SessionTally,
+    accept_command: str,
+    quality: QualityTally | None = None,
+    quality_gate: Sequence[GateResult] = (),
+) -> str:
     """The report as Markdown, ready to post as a pull-request comment. Every value from a
     run (outputs, ids, names, diffs, scores, reasons) is made inert, so that none can
     render as an image, a link, emphasis or HTML (``report/markdown_escape.py``)."""
@@ -156,6 +168,7 @@ def markdown_report(tally: SessionTally, accept_command: str) -> str:
             )
         )
     lines += _markdown_usage(tally)
+    lines += _markdown_quality(quality, quality_gate)
     by_step: dict[str, list[tuple[CaseDrift, StepDrift]]] = {}
     for case in tally.cases:
         for case_step in case.steps:
@@ -181,6 +194,55 @@ def markdown_report(tally: SessionTally, accept_command: str) -> str:
         lines += ["", "Accept the new outputs as golden, once reviewed:", ""]
         lines += fenced_block(accept_command, "bash")
     return "\n".join(lines) + "\n"
+
+
+def _markdown_quality(
+    quality: QualityTally | None, quality_gate: Sequence[GateResult]
+) -> list[str]:
+    """The quality table: each test, step and field, golden -> now, the cases fixed and
+    broken and the paired verdict; then the quality gate's requirements."""
+    rows = quality.sorted_rows() if quality is not None else []
+    lines: list[str] = []
+    if rows:
+        lines += [
+            "",
+            "| quality | field | golden | now | fixed | broken | verdict |",
+            "|---|---|---:|---:|---|---|---|",
+        ]
+        for row in rows:
+            data = row.to_json()
+            lines.append(
+                _table_row(
+                    code_span(short_test(row.test)),
+                    code_span(f"{row.step}.{row.name}"),
+                    escape_text(rate_text(data["golden"])),
+                    escape_text(rate_text(data["now"])),
+                    " ".join(code_span(case) for case in data["fixed"]) or "—",
+                    " ".join(code_span(case) for case in data["broken"]) or "—",
+                    escape_text(
+                        verdict_text(
+                            data["verdict"],
+                            data["p_value"],
+                            len(data["fixed"]),
+                            len(data["broken"]),
+                        )
+                    ),
+                )
+            )
+    failed = [result for result in quality_gate if result.passed is False]
+    if quality_gate:
+        verdict = (
+            f"**Quality gate failed:** {len(failed)} requirement(s) not met."
+            if failed
+            else "Quality gate passed."
+        )
+        lines += ["", verdict, ""]
+        for result in quality_gate:
+            status = {True: "met", False: "**not met**", None: "not evaluated"}[result.passed]
+            lines.append(
+                f"- {code_span(str(result.requirement))}: {status} — {escape_text(result.detail)}"
+            )
+    return lines
 
 
 def _table_row(*cells: str) -> str:
@@ -235,6 +297,8 @@ def _markdown_usage(tally: SessionTally) -> list[str]:
 def _markdown_change(change: FieldChange) -> str:
     old, new = _pair(change.old, change.new)
     rule = escape_text(change.rule + score_text(change))
+    if change.expected:
+        rule += f"; expected: {escape_text(change.expected)}"
     verdict = "tolerated" if change.tolerated else "**drift**"
     if change.kind == "added":
         return f"added {code_span(new)} ({rule}; {verdict})"
@@ -243,24 +307,36 @@ def _markdown_change(change: FieldChange) -> str:
     return f"{code_span(old)} → {code_span(new)} ({rule}; {verdict})"
 
 
-def json_report(tally: SessionTally) -> str:
+def json_report(
+    tally: SessionTally,
+    quality: QualityTally | None = None,
+    quality_gate: Sequence[GateResult] = (),
+) -> str:
     document = {
         "schema": REPORT_SCHEMA_VERSION,
         "drifted_cases": len(tally.drifted_cases),
         "over_budget_cases": len(tally.over_budget_cases),
         **tally.to_json(),
+        "quality": quality.to_json() if quality is not None else [],
+        "quality_gate": [result.to_json() for result in quality_gate],
     }
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
-def render_report(suffix: str, tally: SessionTally, accept_command: str) -> str:
+def render_report(
+    suffix: str,
+    tally: SessionTally,
+    accept_command: str,
+    quality: QualityTally | None = None,
+    quality_gate: Sequence[GateResult] = (),
+) -> str:
     if suffix == ".md":
-        return markdown_report(tally, accept_command)
+        return markdown_report(tally, accept_command, quality, quality_gate)
     if suffix == ".html":
         from pytest_promptflow.report.html import html_report
 
-        return html_report(tally, accept_command)
-    return json_report(tally)
+        return html_report(tally, accept_command, quality, quality_gate)
+    return json_report(tally, quality, quality_gate)
 
 
 def write_reports(
@@ -268,12 +344,14 @@ def write_reports(
     tally: SessionTally,
     accept_command: str,
     scrub: Callable[..., str] | None = None,
+    quality: QualityTally | None = None,
+    quality_gate: Sequence[GateResult] = (),
 ) -> None:
     """The one writer of reports, for the session and for merged shards alike: each path
     in the format its suffix names; ``scrub(text, replacement=...)`` redacts the session's
     secrets from the text."""
     for path in report_paths(paths):
-        text = render_report(path.suffix, tally, accept_command)
+        text = render_report(path.suffix, tally, accept_command, quality, quality_gate)
         if scrub is not None:
             marker = html.escape(REDACTED) if path.suffix == ".html" else REDACTED
             text = scrub(text, replacement=marker)

@@ -1,0 +1,246 @@
+"""What a pytest session of promptflow tests accumulates, and what it makes of it.
+
+``PromptflowSession`` holds the session's settings and everything its tests add: the
+drift and usage tally, quality scores, what an accepting session did, which recorded runs
+it may prune, and the step tests that had nothing to run on yet. It judges each test at
+the gate, merges what pytest-xdist workers found, writes the reports, prints the summary
+and evaluates the quality gate. The plugin's hooks only call it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pytest_promptflow import isolation
+from pytest_promptflow.budget import BudgetPolicy, budget_message
+from pytest_promptflow.budget import measure_case as measure_usage
+from pytest_promptflow.cassette.modes import RecordingOptions
+from pytest_promptflow.cassette.pruning import PruningScope
+from pytest_promptflow.cassette.scrub import Scrubber
+from pytest_promptflow.drift.classify import judge_case
+from pytest_promptflow.drift.judging import JudgeSession
+from pytest_promptflow.drift.policy import PolicyDefaults
+from pytest_promptflow.errors import PromptflowError
+from pytest_promptflow.quality.case import CaseQuality
+from pytest_promptflow.quality.expected import output_fields
+from pytest_promptflow.quality.gate import GateResult, Requirement, check_names, evaluate
+from pytest_promptflow.quality.tally import QualityTally
+from pytest_promptflow.report.acceptance import Acceptance
+from pytest_promptflow.report.quality import quality_lines
+from pytest_promptflow.report.render import drift_message, write_reports
+from pytest_promptflow.report.summary import SessionTally
+from pytest_promptflow.steps import Step, find_step
+from pytest_promptflow.usage import Prices
+
+if TYPE_CHECKING:
+    from pytest_promptflow.cassette.recorder import CaseRecorder
+
+UsageTable = Literal["compact", "full"]
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    """The session's options, ini keys and declared prices, resolved and checked."""
+
+    recording: RecordingOptions
+    policy: PolicyDefaults
+    budget: BudgetPolicy
+    prices: Prices
+    reports: Sequence[Path] = ()
+    usage_table: UsageTable = "compact"
+    requirements: Sequence[Requirement] = ()
+    cassette_dir: Path = Path("cassettes")
+
+
+@dataclass
+class TestVerdict:
+    """What the gate found of one test."""
+
+    message: str | None = None
+    """Why the test fails at the gate (drift, over budget, broken expected values)."""
+    error: str | None = None
+    """The gate could not judge the test (a judge or a metric failed)."""
+
+
+@dataclass
+class PromptflowSession:
+    settings: SessionSettings
+    scrubber: Scrubber
+    tally: SessionTally = field(init=False)
+    quality: QualityTally = field(default_factory=QualityTally)
+    acceptance: Acceptance = field(default_factory=Acceptance)
+    pruning: PruningScope = field(default_factory=PruningScope)
+    waiting_step_tests: dict[str, str] = field(default_factory=dict)
+    """Step tests that had no recorded calls to run on when the session started, by node
+    id, with their step."""
+    own_recordings: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Step tests that wrote recorded runs of their own: node id -> (file, its source)."""
+    quality_gate: list[GateResult] | None = None
+    """The quality gate's results, once evaluated at the end of the session."""
+
+    def __post_init__(self) -> None:
+        self.tally = SessionTally(currency=self.settings.prices.currency)
+
+    # -- before tests run ----------------------------------------------------------------
+
+    def check_requirements(self, namespaces: Sequence[Mapping[str, Any]] = ()) -> None:
+        """Refuse a quality requirement naming a step no ``@step`` declares, or a field
+        (or metric) it does not have; called once the test modules are imported, whose
+        ``namespaces`` name the steps they use."""
+        check_names(self.settings.requirements, lambda name: _fields_of(name, namespaces))
+
+    # -- each test ------------------------------------------------------------------------
+
+    def judge_test(
+        self,
+        test: str,
+        recorder: CaseRecorder,
+        expected: Mapping[str, Mapping[str, Any]],
+        accept_command: str,
+    ) -> TestVerdict:
+        """Judge a test's outputs against its golden values and expected values, and its
+        usage against its budget; note what was found in the session's tally."""
+        run = recorder.comparable_run()
+        golden = recorder.golden
+        judges = JudgeSession(run.case_id)
+        quality = (
+            CaseQuality(
+                expected,
+                run,
+                golden,
+                judges,
+                self.settings.policy,
+                tolerates_broken=self._tolerates_broken,
+            )
+            if expected
+            else None
+        )
+        try:
+            verdict = judge_case(golden, run, self.settings.policy, judges, quality)
+            items = quality.items(test.partition("[")[0], run.case_id or "") if quality else []
+        except PromptflowError as error:  # a judge or a metric without an answer
+            return TestVerdict(error=f"{test}: {error}")
+        self.quality.add(items)
+        usage = measure_usage(
+            golden,
+            recorder.known_interactions,
+            run,
+            recorder.consumed,
+            self.settings.prices,
+            self.settings.budget,
+        )
+        if verdict is not None:
+            self.tally.add_case(verdict)
+        self.tally.add_usage(usage)
+        drifted = verdict if verdict is not None and verdict.drifted else None
+        if self.settings.recording.accept or (drifted is None and not usage.over_budget):
+            return TestVerdict()
+        messages = []
+        if drifted is not None:
+            messages.append(drift_message(drifted, accept_command))
+        if usage.over_budget:
+            messages.append(budget_message(usage, accept_command, self.tally.currency))
+        return TestVerdict(message="\n\n".join(messages))
+
+    def _tolerates_broken(self, step: str, name: str) -> bool:
+        return any(
+            requirement.covers(step, name) and requirement.makes_broken_items_tolerated
+            for requirement in self.settings.requirements
+        )
+
+    def note_expected(self, steps: Sequence[str]) -> None:
+        """Steps some case of the session expects values of."""
+        self.quality.expected_steps.update(steps)
+
+    # -- pytest-xdist ---------------------------------------------------------------------
+
+    def worker_output(self) -> dict[str, Any]:
+        return {
+            "tally": self.tally.to_json(),
+            "quality": self.quality.worker_json(),
+            "acceptance": self.acceptance.to_json(),
+            "waiting": dict(self.waiting_step_tests),
+            "own_recordings": dict(self.own_recordings),
+            "pruning": self.pruning.to_json(),
+        }
+
+    def merge_worker_output(self, output: Mapping[str, Any]) -> None:
+        if "tally" in output:
+            self.tally.merge_json(output["tally"])
+        if "quality" in output:
+            self.quality.merge_worker_json(output["quality"])
+        if "acceptance" in output:
+            self.acceptance.merge_json(output["acceptance"])
+        self.waiting_step_tests.update(output.get("waiting", {}))
+        own = output.get("own_recordings", {})
+        self.own_recordings.update({test: (where[0], where[1]) for test, where in own.items()})
+        if "pruning" in output:
+            self.pruning.merge_json(output["pruning"])
+
+    # -- the end ----------------------------------------------------------------------------
+
+    def evaluate_quality_gate(self) -> list[GateResult]:
+        self.quality_gate = evaluate(self.settings.requirements, self.quality.sorted_rows())
+        return self.quality_gate
+
+    @property
+    def quality_gate_failed(self) -> bool:
+        return any(result.passed is False for result in self.quality_gate or [])
+
+    def write_reports(self, accept_command: str) -> None:
+        if self.settings.reports:
+            write_reports(
+                self.settings.reports,
+                self.tally,
+                accept_command,
+                scrub=self.scrubber.text,
+                quality=self.quality,
+                quality_gate=self.quality_gate or [],
+            )
+
+    def summary_lines(self, accept_command: str, rootdir: Path) -> list[str]:
+        """The ``promptflow`` section of the terminal summary."""
+        accepting = self.settings.recording.accept
+        lines = self.tally.summary_lines(
+            None if accepting else accept_command, self.settings.usage_table == "full"
+        )
+        quality = quality_lines(self.quality, called=self.tally.steps.keys())
+        lines = [*lines, *([""] if lines and quality else []), *quality]
+        if accepting:
+            accepted = [*self.acceptance.summary_lines(), *self.pruning.summary_lines()]
+            lines = [*lines, *([""] if lines else []), *accepted]
+        waiting = isolation.not_run_lines(self.waiting_step_tests, self.settings.cassette_dir)
+        lines = [*lines, *([""] if lines and waiting else []), *waiting]
+        own = isolation.own_recording_lines(self.own_recordings)
+        return [*lines, *([""] if lines and own else []), *own]
+
+    def quality_gate_lines(self) -> list[str]:
+        """The ``promptflow quality gate`` block: each requirement and how it fared."""
+        lines = []
+        for result in self.quality_gate or []:
+            status = {True: "passed", False: "FAILED", None: "not evaluated"}[result.passed]
+            lines.append(f"{result.requirement}: {status}")
+            if result.passed is not None:
+                lines.append(f"  {result.detail}")
+        return lines
+
+
+def _fields_of(
+    step: str, namespaces: Sequence[Mapping[str, Any]]
+) -> tuple[set[str], set[str]] | None:
+    """The output fields and metric names of the step called ``step`` (among the steps
+    the test modules hold, else among all), or None."""
+    local = {
+        id(value): value
+        for namespace in namespaces
+        for value in namespace.values()
+        if isinstance(value, Step) and value.name == step
+    }
+    found = next(iter(local.values())) if len(local) == 1 else find_step(step)
+    if found is None:
+        return None
+    fields = output_fields(found.boundary.output_annotation) or {}
+    return set(fields), {getattr(m, "__name__", repr(m)) for m in found.metrics}
