@@ -366,3 +366,82 @@ def test_an_expected_step_no_test_called_is_listed_once(labelled: Project) -> No
         ["expected values not scored: no test of this session called summarize"]
     )
     assert result.stdout.str().count("no test of this session called") == 1
+
+
+JUDGED = """
+from typing import Literal
+
+CLASSIFY = Prompt.load("prompts/classify.j2")
+
+
+class Verdict(BaseModel):
+    verdict: Annotated[str, drift.judged("the same decision")]
+
+
+@step(prompt=CLASSIFY)
+def decide(text: str) -> Verdict:
+    return Verdict.model_validate_json(ask(CLASSIFY.render(text=text)))
+
+
+class Ticket(BaseModel):
+    text: str
+
+
+@pytest.mark.promptflow_cases("tickets.jsonl", model=Ticket)
+def test_decide(chain_case):
+    decide(chain_case.input.text)
+"""
+
+
+def test_a_judged_expected_field_is_scored_by_recorded_judge_calls_replayed_offline(
+    project: Project,
+) -> None:
+    from drift_chains import write_chain
+
+    from pytest_promptflow.drift.judging import judge_prompt
+
+    (project.path / "prompts").mkdir()
+    (project.path / "prompts" / "classify.j2").write_text("Decide: {{ text }}")
+    (project.path / "fixtures").mkdir()
+    cases = {"a": ("refund approved", "Approved."), "b": ("refund denied", "Approved.")}
+    (project.path / "fixtures" / "tickets.jsonl").write_text(
+        "".join(
+            json.dumps({"id": case, "text": text, "expected": {"decide": {"verdict": want}}}) + "\n"
+            for case, (text, want) in cases.items()
+        )
+    )
+    project.pytester.makeconftest(
+        "from endpoint import openai_client\nfrom pytest_promptflow import drift\n"
+        "drift.use_judge(drift.OpenAIJudge(openai_client()))\n"
+    )
+    answers = {"a": "The refund is approved.", "b": "The refund is denied."}
+    for case, (text, want) in cases.items():
+        project.llm.answers[f"Decide: {text}"] = json.dumps({"verdict": answers[case]})
+        same = case == "a"
+        project.llm.answers[judge_prompt(want, answers[case], "the same decision")] = json.dumps(
+            {"equivalent": same, "reason": "same" if same else "another decision"}
+        )
+    write_chain(project, JUDGED)
+
+    project.record("--promptflow-report=live.json").assert_outcomes(passed=2)
+    judge_calls = [
+        i
+        for case in cases
+        for i in project.cassette(f"test_chain/test_decide/{case}.json")["interactions"]
+        if i.get("judge") == "verdict"
+    ]
+    with project.llm.offline():
+        project.run("--promptflow-report=replayed.json").assert_outcomes(passed=2)
+
+    assert len(judge_calls) >= 2  # the expected value of each case, asked of the judge
+    live, replayed = (
+        row(report(project, "live.json"), "verdict"),
+        row(report(project, "replayed.json"), "verdict"),
+    )
+    assert live["now"]["correct"] == 1
+    assert live["outcomes"]["a"]["now"] is True
+    assert live["outcomes"]["b"]["now"] is False
+    assert replayed["outcomes"] == {
+        case: {"golden": outcome["now"], "now": outcome["now"]}
+        for case, outcome in live["outcomes"].items()
+    }
