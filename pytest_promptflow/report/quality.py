@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
+from pytest_promptflow.quality.gate import GateResult
 from pytest_promptflow.quality.tally import QualityRow, QualityTally
 
 QUALITY_HEADING = (
@@ -30,6 +31,16 @@ def rate_text(rate: dict[str, Any] | None) -> str:
     )
 
 
+def mean_text(mean: dict[str, Any] | None) -> str:
+    """``mean 0.83 [0.71-0.95]`` (95% Student t interval); ``mean 0.83`` of one value;
+    empty without values."""
+    if mean is None:
+        return ""
+    if mean["low"] is None or mean["high"] is None:
+        return f"mean {mean['value']:.2f}"
+    return f"mean {mean['value']:.2f} [{mean['low']:.2f}-{mean['high']:.2f}]"
+
+
 def verdict_text(verdict: str, p_value: float | None, fixed: int, broken: int) -> str:
     """``better p=0.012``, ``worse? p=0.25 inconclusive``, ``unchanged``, ``new``."""
     if verdict in ("unchanged", "new") or p_value is None:
@@ -42,6 +53,17 @@ def verdict_text(verdict: str, p_value: float | None, fixed: int, broken: int) -
 
 def cases_text(cases: list[str]) -> str:
     return " ".join(cases) if cases else "-"
+
+
+def gate_status(result: GateResult) -> str:
+    """``met``, ``not met`` or ``not evaluated``."""
+    return {True: "met", False: "not met", None: "not evaluated"}[result.passed]
+
+
+def gate_detail(result: GateResult) -> str:
+    """The result's detail without the status it starts with (``met: ...``), which a
+    report shows beside it."""
+    return result.detail.removeprefix(f"{gate_status(result)}: ")
 
 
 def row_cells(row: QualityRow) -> list[str]:
