@@ -97,3 +97,124 @@ def row(document: dict[str, Any], field: str = "category") -> dict[str, Any]:
 
 def outcomes(version: str) -> dict[str, bool]:
     return {case: case in VERSIONS[version] for case in CASES}
+
+
+# -- a labelled project whose case ids, test path and labels are payloads -------------------
+
+HOSTILE_LABELS = [
+    "<img src=x onerror=window.pwned=3>",
+    "**bold** [link](http://127.0.0.1:9/l) ![i](http://127.0.0.1:9/i.png)",
+    "</script><script>window.pwned=4</script><!--",
+]
+HOSTILE_CASES = [
+    "<img src=x onerror=window.pwned=1>",
+    "` ![t](http://127.0.0.1:9/t.png) **PASSED** `",
+    "café <b>|x",  # pytest escapes a non-ASCII character in the node id...
+    "a|b _em_ \\ back",  # ...and a backslash
+]
+HOSTILE_FOLDER = "<img src=x onerror=window.pwned=2> **x** _y_ ~~z~~"
+HOSTILE_GATE = (
+    "promptflow_quality =\n    classify.category no broken\n    classify.category >= 10%\n"
+)
+
+HOSTILE_CHAIN = """
+from typing import Literal
+
+
+class Label(BaseModel):
+    category: Literal[{labels}]
+
+
+@step
+def classify(text: str) -> Label:
+    return Label.model_validate_json(ask(text))
+
+
+class Ticket(BaseModel):
+    text: str
+
+
+@pytest.mark.promptflow_cases("../fixtures/tickets.jsonl", model=Ticket)
+def test_classify(chain_case):
+    classify(chain_case.input.text)
+"""
+
+
+def hostile_label(case: int, shift: int = 0) -> str:
+    """The label case number ``case`` expects, or with ``shift`` the one after it."""
+    return HOSTILE_LABELS[(case + shift) % len(HOSTILE_LABELS)]
+
+
+def write_hostile_project(project: Project) -> Project:
+    """Four cases with payloads for ids, expecting payload labels, their test in a folder
+    named by a payload; recorded right, then recorded again answering each case the next
+    label: every case broken, both quality requirements not met."""
+    (project.path / "fixtures").mkdir()
+    lines = [
+        json.dumps(
+            {
+                "id": case,
+                "text": f"ticket {number}",
+                "expected": {"classify": {"category": hostile_label(number)}},
+            }
+        )
+        for number, case in enumerate(HOSTILE_CASES)
+    ]
+    (project.path / "fixtures" / "tickets.jsonl").write_text("\n".join(lines) + "\n")
+    folder = project.path / HOSTILE_FOLDER
+    folder.mkdir()
+    labels = ", ".join(json.dumps(label) for label in HOSTILE_LABELS)
+    source = textwrap.dedent(HEADER) + textwrap.dedent(HOSTILE_CHAIN).format(labels=labels)
+    (folder / "test_chain.py").write_text(source)
+    # The test's folder is not a package: endpoint.py is found on the project's root.
+    project.pytester.makeini(f"[pytest]\npythonpath = .\n{HOSTILE_GATE}")
+    for number in range(len(HOSTILE_CASES)):
+        project.llm.answers[f"ticket {number}"] = json.dumps({"category": hostile_label(number)})
+    project.record().assert_outcomes(passed=len(HOSTILE_CASES))
+    for number in range(len(HOSTILE_CASES)):
+        answer = {"category": hostile_label(number, shift=1)}
+        project.llm.answers[f"ticket {number}"] = json.dumps(answer)
+    return project
+
+
+UNCALLED_STEP = """
+
+class Reply(BaseModel):
+    body: str
+
+
+@step
+def draft(text: str) -> Reply:
+    return Reply(body=text)
+"""
+
+
+def add_uncalled_step(project: Project) -> None:
+    """A step ``draft`` that no test calls: a requirement on it is not evaluated."""
+    chain = project.path / "test_chain.py"
+    chain.write_text(chain.read_text() + UNCALLED_STEP)
+
+
+REGRESSION_GATE = (
+    "promptflow_quality =\n"
+    "    classify.category no worse\n"
+    "    classify.mentions_the_category >= 50%\n"
+    "    draft.* >= 90%\n"
+)
+"""Under v3: not met (worse), met (10/10), not evaluated (no test calls draft)."""
+
+
+def record_regression(project: Project, *reports: str) -> Project:
+    """The labelled project recorded under ``v1``, then under ``v3`` (t0-t5 broken: a
+    worse verdict) with ``REGRESSION_GATE``, writing ``reports``."""
+    write_project(project, "v1", REGRESSION_GATE)
+    add_uncalled_step(project)
+    project.record().assert_outcomes(passed=10)
+    set_version(project, "v3")
+    options = [f"--promptflow-report={name}" for name in reports]
+    result = project.record(*options, mode="new")
+    # "no worse" is the policy for the field: its broken items fail the session, not
+    # their own tests.
+    result.assert_outcomes(passed=10)
+    assert result.ret == 1
+    return project

@@ -13,15 +13,20 @@ from hypothesis import strategies as st
 from pytest_promptflow.budget import CaseUsage, Overrun, StepUsage
 from pytest_promptflow.drift.classify import CaseDrift, StepDrift
 from pytest_promptflow.drift.compare import FieldChange
+from pytest_promptflow.quality.tally import ItemScore, QualityTally
 from pytest_promptflow.report.html import (
+    LISTED_CASES,
     accept_command_for,
     case_anchor,
+    case_sections,
     common_ends,
     has_prices,
     html_report,
     json_for_script,
+    label_texts,
     layout,
     prompt_versions,
+    quality_views,
 )
 from pytest_promptflow.report.summary import SessionTally
 from pytest_promptflow.usage import Figures
@@ -245,3 +250,71 @@ def test_a_second_call_of_a_step_is_a_row_of_its_own() -> None:
     rows = layout([case], []).rows
     assert [row.label for row in rows] == ["x", "x (call 2)"]
     assert rows[0].anchor != rows[1].anchor
+
+
+# -- the quality table ------------------------------------------------------------------
+
+
+def broken_items(test: str, *cases: str) -> QualityTally:
+    quality = QualityTally()
+    quality.add(ItemScore(test, case, "classify", "reason", "field", False, True) for case in cases)
+    return quality
+
+
+def test_a_quality_row_links_a_case_to_its_first_section_whatever_its_node_id() -> None:
+    # pytest writes a non-ASCII or backslash in an id escaped in the node id: the
+    # section's anchor is found by the case id, as the quality row names the case.
+    escaped = CaseDrift("t.py::test[caf\\xe9]", "café", ["classify"], [])
+    escaped.steps.append(StepDrift("classify", 0, "code", "", [reason("a", "b")]))
+    # Only the second call of the step changed: the link goes to that call's section.
+    second = StepDrift("classify", 1, "code", "", [reason("c", "d")])
+    later = CaseDrift("t.py::test[x]", "x", ["classify", "classify"], [second])
+    # Both calls changed: the link goes to the first.
+    first = StepDrift("classify", 0, "code", "", [reason("e", "f")])
+    both = CaseDrift("t.py::test[z]", "z", ["classify", "classify"], [first, second])
+    rows = layout([escaped, later, both], []).rows
+
+    quality = broken_items("t.py::test", "café", "x", "y", "z")
+    [view] = quality_views(quality, case_sections(rows))
+
+    assert [(link.case, link.anchor) for link in view.broken] == [
+        ("café", case_anchor("t.py::test[caf\\xe9]", "classify")),
+        ("x", case_anchor("t.py::test[x]", "classify", 1)),
+        ("y", None),  # its output did not change: no section to go to
+        ("z", case_anchor("t.py::test[z]", "classify", 0)),
+    ]
+
+
+@given(
+    st.lists(
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+        unique_by=lambda label: json.dumps(label),
+        max_size=8,
+    )
+)
+def test_labels_head_a_matrix_each_told_apart(labels: list[object]) -> None:
+    texts = label_texts(labels)
+    assert len(set(texts)) == len(labels)
+    if all(isinstance(label, str) and label.strip() for label in labels):
+        assert texts == labels
+
+
+def test_labels_are_plain_text_when_every_one_is_a_string_that_shows() -> None:
+    assert label_texts(["billing", "bug"]) == ["billing", "bug"]
+    assert label_texts(["1", 1]) == ['"1"', "1"]
+    assert label_texts(["", "bug"]) == ['""', '"bug"']
+    assert label_texts([False, True]) == ["false", "true"]
+
+
+def test_a_long_list_of_cases_shows_its_first_ones_and_the_rest_behind_a_disclosure() -> None:
+    cases = [f"c{n:02}" for n in range(LISTED_CASES + 3)]
+    html = html_report(
+        SessionTally(), "pytest --promptflow-accept", broken_items("t.py::t", *cases)
+    )
+
+    cell = re.search(r'<td class="cases broken">(.*?)</td>', html, re.S)
+    assert cell
+    listed, _, more = cell[1].partition('<details class="more-cases">')
+    assert re.findall(r'<span class="case-name">(\w+)</span>', listed) == cases[:LISTED_CASES]
+    assert re.search(r"<summary>3 more</summary>", more)
+    assert re.findall(r'<span class="case-name">(\w+)</span>', more) == cases[LISTED_CASES:]

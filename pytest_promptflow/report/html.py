@@ -31,7 +31,14 @@ from pytest_promptflow.drift.classify import CAUSES, CaseDrift, StepDrift
 from pytest_promptflow.drift.compare import FieldChange
 from pytest_promptflow.quality.gate import GateResult
 from pytest_promptflow.quality.tally import QualityTally
-from pytest_promptflow.report.quality import rate_text, short_test, verdict_text
+from pytest_promptflow.report.quality import (
+    gate_detail,
+    gate_status,
+    mean_text,
+    rate_text,
+    short_test,
+    verdict_text,
+)
 from pytest_promptflow.report.summary import PARTIAL_LEGEND, SessionTally, cost_text, tokens_text
 from pytest_promptflow.usage import Figures
 
@@ -477,57 +484,149 @@ def _environment() -> jinja2.Environment:
     return environment
 
 
+LISTED_CASES = 12
+"""Fixed or broken cases of a quality row linked in its cell; any more are behind a
+disclosure, so that a row of hundreds does not push the table apart."""
+
+
+@dataclass(frozen=True)
+class CaseLink:
+    """A fixed or broken case of a quality row, and the anchor of its section, when the
+    report has one (its step's output changed)."""
+
+    case: str
+    anchor: str | None
+
+
+@dataclass(frozen=True)
+class LabelRow:
+    """One expected label of a confusion matrix: what its items were answered, and the
+    label's figures."""
+
+    label: str
+    counts: list[int]
+    precision: str
+    recall: str
+    f1: str
+    support: int
+
+
+@dataclass(frozen=True)
+class ConfusionView:
+    labels: list[str]
+    rows: list[LabelRow]
+    macro_f1: str
+
+
 @dataclass(frozen=True)
 class QualityView:
     """One quality row as the page shows it."""
 
+    test_id: str
+    """The test function's node id; ``test`` is its name."""
     test: str
     field: str
+    kind: str
     golden: str
     now: str
-    fixed: list[tuple[str, str | None]]
-    """Each case fixed, with the anchor of its section when the report has one."""
-    broken: list[tuple[str, str | None]]
+    golden_mean: str
+    now_mean: str
+    fixed: list[CaseLink]
+    broken: list[CaseLink]
     verdict: str
-    worse: bool
-    labels: list[str]
-    confusion: list[list[int]]
-    macro_f1: str
+    """``better``, ``worse``, ``unchanged``, ``inconclusive`` or ``new``."""
+    verdict_text: str
+    confusion: ConfusionView | None
 
 
-def quality_views(quality: QualityTally | None, anchors: set[str]) -> list[QualityView]:
+def label_texts(labels: Sequence[Any]) -> list[str]:
+    """Labels as a matrix heads them: strings as they are when every label is a string
+    that shows (``billing``); otherwise each as JSON, so that ``1`` and ``"1"``, or an
+    empty string, are told apart."""
+    if all(isinstance(label, str) and label.strip() for label in labels):
+        return list(labels)
+    return [json.dumps(label, ensure_ascii=False) for label in labels]
+
+
+def confusion_view(data: dict[str, Any]) -> ConfusionView | None:
+    """A labelled row's confusion matrix now, each expected label with its precision,
+    recall, F1 and items."""
+    if data["confusion"] is None:
+        return None
+    labels = label_texts(data["labels"])
+    rows = [
+        LabelRow(
+            label,
+            counts,
+            f"{figures['precision']:.2f}",
+            f"{figures['recall']:.2f}",
+            f"{figures['f1']:.2f}",
+            figures["support"],
+        )
+        for label, counts, figures in zip(labels, data["confusion"], data["per_label"], strict=True)
+    ]
+    return ConfusionView(labels, rows, f"{data['macro_f1']:.2f}")
+
+
+def case_sections(rows: Iterable[Row]) -> dict[tuple[str, str, str], str]:
+    """The anchor of each case's first section per test function and step, by (test
+    function, case id, step): a quality row names its cases by id, and pytest may have
+    escaped an id in the node id (``caf\\xe9`` for ``café``), so the section is looked
+    up by what it was made from rather than by a node id rebuilt from the case id."""
+    anchors: dict[tuple[str, str, str], str] = {}
+    for row in rows:
+        key = (row.test.partition("[")[0], row.case, row.step)
+        anchors.setdefault(key, row.anchor)
+    return anchors
+
+
+def quality_views(
+    quality: QualityTally | None, sections: dict[tuple[str, str, str], str]
+) -> list[QualityView]:
     """The quality rows, their fixed and broken cases linked to their sections."""
     views = []
     for row in quality.sorted_rows() if quality is not None else []:
         data = row.to_json()
+        mean = data["mean"] or {}
 
-        def linked(
-            cases: list[str], step: str = row.step, test: str = row.test
-        ) -> list[tuple[str, str | None]]:
-            found = []
-            for case in cases:
-                anchor = case_anchor(f"{test}[{case}]", step)
-                found.append((case, anchor if anchor in anchors else None))
-            return found
+        def linked(cases: list[str], test: str = row.test, step: str = row.step) -> list[CaseLink]:
+            return [CaseLink(case, sections.get((test, case, step))) for case in cases]
 
         views.append(
             QualityView(
+                test_id=row.test,
                 test=short_test(row.test),
                 field=f"{row.step}.{row.name}",
-                golden=rate_text(data["golden"]),
+                kind=row.kind,
+                golden=rate_text(data["golden"]) if data["golden"] is not None else "—",
                 now=rate_text(data["now"]),
+                golden_mean=mean_text(mean.get("golden")),
+                now_mean=mean_text(mean.get("now")),
                 fixed=linked(data["fixed"]),
                 broken=linked(data["broken"]),
-                verdict=verdict_text(
+                verdict=data["verdict"],
+                verdict_text=verdict_text(
                     data["verdict"], data["p_value"], len(data["fixed"]), len(data["broken"])
                 ),
-                worse=data["verdict"] == "worse",
-                labels=[json.dumps(label, ensure_ascii=False) for label in data["labels"] or []],
-                confusion=data["confusion"] or [],
-                macro_f1=f"{data['macro_f1']:.3f}" if data["macro_f1"] is not None else "",
+                confusion=confusion_view(data),
             )
         )
     return views
+
+
+@dataclass(frozen=True)
+class GateView:
+    requirement: str
+    status: str
+    """``met``, ``not met`` or ``not evaluated``."""
+    detail: str
+
+
+def gate_views(results: Iterable[GateResult]) -> list[GateView]:
+    return [
+        GateView(str(result.requirement), gate_status(result), gate_detail(result))
+        for result in results
+    ]
 
 
 def html_report(
@@ -557,7 +656,8 @@ def html_report(
         accept_command=accept_command,
         figures=figures,
         partial_legend=PARTIAL_LEGEND,
-        quality=quality_views(quality, {row.anchor for row in parts.rows}),
-        quality_gate=list(quality_gate),
+        quality=quality_views(quality, case_sections(parts.rows)),
+        quality_gate=gate_views(quality_gate),
+        listed_cases=LISTED_CASES,
         data=json_for_script(data),
     )
