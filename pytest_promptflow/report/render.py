@@ -22,7 +22,14 @@ from pytest_promptflow.report.markdown_escape import (
     table_cell,
     visible,
 )
-from pytest_promptflow.report.quality import rate_text, short_test, verdict_text
+from pytest_promptflow.report.quality import (
+    gate_detail,
+    gate_status,
+    mean_text,
+    rate_text,
+    short_test,
+    verdict_text,
+)
 from pytest_promptflow.report.summary import (
     PARTIAL,
     PARTIAL_LEGEND,
@@ -199,8 +206,9 @@ def markdown_report(
 def _markdown_quality(
     quality: QualityTally | None, quality_gate: Sequence[GateResult]
 ) -> list[str]:
-    """The quality table: each test, step and field, golden -> now, the cases fixed and
-    broken and the paired verdict; then the quality gate's requirements."""
+    """The quality table: each test, step and field (or metric, with its mean), golden ->
+    now, the cases fixed and broken and the paired verdict; then the quality gate's
+    requirements, each met, not met or not evaluated."""
     rows = quality.sorted_rows() if quality is not None else []
     lines: list[str] = []
     if rows:
@@ -211,12 +219,13 @@ def _markdown_quality(
         ]
         for row in rows:
             data = row.to_json()
+            mean = data["mean"] or {}
             lines.append(
                 _table_row(
                     code_span(short_test(row.test)),
                     code_span(f"{row.step}.{row.name}"),
-                    escape_text(rate_text(data["golden"])),
-                    escape_text(rate_text(data["now"])),
+                    _figures_cell(data["golden"], mean.get("golden")),
+                    _figures_cell(data["now"], mean.get("now")),
                     " ".join(code_span(case) for case in data["fixed"]) or "—",
                     " ".join(code_span(case) for case in data["broken"]) or "—",
                     escape_text(
@@ -238,11 +247,22 @@ def _markdown_quality(
         )
         lines += ["", verdict, ""]
         for result in quality_gate:
-            status = {True: "met", False: "**not met**", None: "not evaluated"}[result.passed]
+            status = gate_status(result)
+            if result.passed is False:
+                status = f"**{status}**"
             lines.append(
-                f"- {code_span(str(result.requirement))}: {status} — {escape_text(result.detail)}"
+                f"- {code_span(str(result.requirement))}: {status} — "
+                f"{escape_text(gate_detail(result))}"
             )
     return lines
+
+
+def _figures_cell(rate: dict[str, Any] | None, mean: dict[str, Any] | None) -> str:
+    """A side's rate (``—`` for no golden values), and a metric's mean after it."""
+    text = rate_text(rate) if rate is not None else "—"
+    if mean_text(mean):
+        text += f"; {mean_text(mean)}"
+    return escape_text(text)
 
 
 def _table_row(*cells: str) -> str:
