@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Response
 
-from triage import PRODUCTS, Ticket, fake_llm
-from triage.chain import EXTRACT, MODEL, _messages
+from pytest_promptflow import Prompt
+from triage import CATEGORIES, PRODUCTS, Problem, Ticket, fake_llm
+from triage.chain import CLASSIFY, EXTRACT, MODEL, _messages
+
+CASSETTES = Path(__file__).resolve().parents[1] / "cassettes"
 
 TICKET = Ticket(
     customer_name="Maria Lopez",
@@ -96,3 +100,83 @@ def test_requests_it_cannot_answer_get_an_api_error(
 
     assert response.status_code == status
     assert json.loads(response.get_data())["error"]["type"] == "invalid_request_error"
+
+
+def recorded_reply(response: dict[str, Any]) -> str:
+    """The assistant's text in a recorded response: a completion, or the deltas of a stream."""
+    if "events" in response:
+        return "".join(
+            choice["delta"].get("content") or ""
+            for event in response["events"]
+            if isinstance(event.get("data"), dict)
+            for choice in event["data"]["choices"]
+        )
+    content: str = response["body"]["choices"][0]["message"]["content"]
+    return content
+
+
+def test_every_recorded_reply_is_what_the_fake_model_answers() -> None:
+    # The committed recordings stay what the fake model says: a rule added for an edited
+    # prompt must leave its answers to the prompts recorded so far as they were.
+    exchanges = [
+        (path, interaction)
+        for path in sorted(CASSETTES.rglob("*.json"))
+        for interaction in json.loads(path.read_text(encoding="utf-8"))["interactions"]
+    ]
+    if not exchanges:
+        pytest.skip(f"no recorded runs under {CASSETTES} yet")
+
+    for path, interaction in exchanges:
+        where = f"{path.relative_to(CASSETTES)}, step {interaction['step']}"
+        reply = recorded_reply(interaction["response"])
+        assert fake_llm.answer(interaction["request"]["body"]) == reply, where
+
+
+SCALE_LINE = "2 - a minor inconvenience with a workaround\n"
+QUESTIONS_GONE_WRONG = (
+    f"2 - a minor inconvenience with a workaround, or {fake_llm.QUESTION_GONE_WRONG}\n"
+)
+
+
+def classify_request(prompt: Prompt, symptom: str) -> dict[str, Any]:
+    problem = Problem(
+        product="Acme Relay",
+        summary="Acme Relay: Question about webhook retry.",
+        symptoms=[symptom],
+        customer_goal="We want to know if we must build a replay on our side.",
+        sentiment="calm",
+    )
+    return {
+        "model": MODEL,
+        "messages": _messages("classify", prompt.render(problem=problem, categories=CATEGORIES)),
+        "temperature": 0,
+        "response_format": {"type": "json_object"},
+    }
+
+
+@pytest.mark.parametrize(
+    ("symptom", "level_after_the_edit"),
+    [
+        pytest.param(
+            "When our server was in maintenance, some webhooks are never received after.",
+            2,
+            id="trouble",
+        ),
+        pytest.param("I looked through the settings but could not find it.", 2, id="read-loosely"),
+        pytest.param("Is it possible to change how often Relay retries a webhook?", 1, id="plain"),
+    ],
+)
+def test_a_scale_that_ranks_questions_about_trouble_raises_them_to_level_two(
+    symptom: str, level_after_the_edit: int
+) -> None:
+    assert CLASSIFY.source.count(SCALE_LINE) == 1
+    edited = Prompt.from_string(
+        CLASSIFY.source.replace(SCALE_LINE, QUESTIONS_GONE_WRONG), name="classify"
+    )
+
+    before = json.loads(fake_llm.answer(classify_request(CLASSIFY, symptom)))
+    after = json.loads(fake_llm.answer(classify_request(edited, symptom)))
+
+    assert (before["category"], before["level"]) == ("how-to", 1)
+    assert (after["category"], after["level"]) == ("how-to", level_after_the_edit)
+    assert after["reason"] == before["reason"]

@@ -289,6 +289,11 @@ _BASE_LEVEL: dict[Category, int] = {"outage": 5, "bug": 3, "billing": 3, "accoun
 _WIDESPREAD_WORDS = (
     "nobody", "no one", "everyone", "all users", "whole team", "entire company", "all of our",
 )  # fmt: skip
+# Words by which a question tells of something that went wrong ("never received"); read
+# as loosely as a model reads them, so "could not find it" counts too.
+_WENT_WRONG_WORDS = ("never", "not ", "n't", "no longer", "stopped", "lost", "missing", "fail")
+# The line of an urgency scale that ranks such a question above a plain one.
+QUESTION_GONE_WRONG = "a question about something that went wrong"
 _CATEGORY_PHRASE: dict[Category, str] = {
     "outage": "an outage",
     "billing": "a billing problem",
@@ -309,7 +314,14 @@ def _classify(prompt: str) -> JsonObject:
     level = _BASE_LEVEL[category]
     if category in ("account", "bug") and _contains_any(text, _WIDESPREAD_WORDS):
         level += 1
-    # The urgency scale of the prompt decides whether anger alone raises the level.
+    # The urgency scale of the prompt decides whether trouble told in a question, and
+    # anger alone, raise the level.
+    if (
+        category == "how-to"
+        and QUESTION_GONE_WRONG in prompt
+        and _contains_any(text, _WENT_WRONG_WORDS)
+    ):
+        level = 2
     if _field(prompt, "Customer sentiment") == "angry" and "angry enough to leave" in prompt:
         level += 1
     level = max(1, min(level, 5))
