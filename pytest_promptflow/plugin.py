@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -285,7 +285,7 @@ def _parametrize_over_cases(metafunc: pytest.Metafunc) -> None:
     if problem is not None:
         pytest.fail(f"{where}: {problem}", pytrace=False)
     _require_fixture(metafunc, CASES_MARKER, CASE_FIXTURE)
-    metafunc.config.stash[session_key].note_expected([s for c in cases for s in c.expected])
+    metafunc.config.stash[session_key].note_cases(where.partition("[")[0], cases)
     metafunc.parametrize(CASE_FIXTURE, cases, ids=[case.id for case in cases])
 
 
@@ -580,11 +580,21 @@ def _gate(item: pytest.Item, report: pytest.TestReport, recorder: CaseRecorder) 
     """Fail a test whose outputs drifted beyond the policy (or broke an expected value),
     or whose usage grew beyond its budget, unless accepting. False when the gate itself
     could not judge the test."""
-    case = getattr(getattr(item, "callspec", None), "params", {}).get(CASE_FIXTURE)
-    verdict = item.config.stash[session_key].judge_test(
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    case, alone = params.get(CASE_FIXTURE), params.get(STEP_FIXTURE)
+    promptflow = item.config.stash[session_key]
+    expected: Mapping[str, Any]
+    if isinstance(case, Case):
+        expected = case.expected
+    elif isinstance(alone, isolation.RecordedStepCall):
+        # A step alone is scored against the expected values of the case it replays.
+        expected = promptflow.expected_of(alone.test, alone.case)
+    else:
+        expected = {}
+    verdict = promptflow.judge_test(
         item.nodeid,
         recorder,
-        case.expected if isinstance(case, Case) else {},
+        expected,
         _accept_command(item.config, item.nodeid),
     )
     if verdict.error is not None:

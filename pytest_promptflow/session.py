@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pytest_promptflow import isolation
 from pytest_promptflow.budget import BudgetPolicy, budget_message
 from pytest_promptflow.budget import measure_case as measure_usage
+from pytest_promptflow.cases import Case
 from pytest_promptflow.cassette.modes import RecordingOptions
 from pytest_promptflow.cassette.pruning import PruningScope
 from pytest_promptflow.cassette.scrub import Scrubber
@@ -76,6 +77,8 @@ class PromptflowSession:
     waiting_step_tests: dict[str, str] = field(default_factory=dict)
     """Step tests that had no recorded calls to run on when the session started, by node
     id, with their step."""
+    expected_by_case: dict[tuple[str, str], Mapping[str, Any]] = field(default_factory=dict)
+    """The expected values of every case collected, by test function and case id."""
     own_recordings: dict[str, tuple[str, str]] = field(default_factory=dict)
     """Step tests that wrote recorded runs of their own: node id -> (file, its source)."""
     quality_gate: list[GateResult] | None = None
@@ -146,14 +149,26 @@ class PromptflowSession:
         return TestVerdict(message="\n\n".join(messages))
 
     def _tolerates_broken(self, step: str, name: str) -> bool:
-        return any(
-            requirement.covers(step, name) and requirement.makes_broken_items_tolerated
-            for requirement in self.settings.requirements
+        """Whether an item that breaks the field leaves its own test passing: when a rate
+        or ``no worse`` requirement is the field's policy, and no ``no broken`` one is."""
+        covering = [r for r in self.settings.requirements if r.covers(step, name)]
+        return any(r.makes_broken_items_tolerated for r in covering) and all(
+            r.makes_broken_items_tolerated for r in covering
         )
 
-    def note_expected(self, steps: Sequence[str]) -> None:
-        """Steps some case of the session expects values of."""
-        self.quality.expected_steps.update(steps)
+    def note_cases(self, test: str, cases: Sequence[Case]) -> None:
+        """The cases a test function runs over (its node id without parameters): the
+        steps they expect values of, and their expected values, which a test of one step
+        alone replaying that test's recorded calls is scored against too."""
+        for case in cases:
+            self.quality.expected_steps.update(case.expected)
+            if case.expected:
+                self.expected_by_case[(test, case.id)] = case.expected
+
+    def expected_of(self, source_test: str, case: str | None) -> Mapping[str, Any]:
+        """The expected values of the case a recorded run was made for (``source_test`` is
+        its node id), as its test's case file says; empty when there are none."""
+        return self.expected_by_case.get((source_test.partition("[")[0], case or ""), {})
 
     # -- pytest-xdist ---------------------------------------------------------------------
 

@@ -445,3 +445,39 @@ def test_a_judged_expected_field_is_scored_by_recorded_judge_calls_replayed_offl
         case: {"golden": outcome["now"], "now": outcome["now"]}
         for case, outcome in live["outcomes"].items()
     }
+
+
+def test_a_step_alone_is_scored_against_the_expected_values_of_the_case_it_replays(
+    labelled: Project,
+) -> None:
+    labelled.write(
+        labelled.path.joinpath("test_chain.py").read_text()
+        + "\n\n@pytest.mark.promptflow_step('classify')\n"
+        "def test_alone(recorded_step):\n"
+        "    recorded_step()\n",
+    )
+    with labelled.llm.offline():
+        labelled.run("-k", "test_alone").assert_outcomes(passed=10)
+    set_version(labelled, "v2")
+
+    result = labelled.record("-k", "test_alone", "--promptflow-report=q.json", mode="new")
+
+    # t7 and t8 are fixed (tolerated), t0 is broken (drift), as in the chain's own test.
+    result.assert_outcomes(passed=9, failed=1)
+    result.stdout.fnmatch_lines(["*test_alone[[]t0[]]*", "*expected: broken; DRIFT*"])
+    alone = [r for r in report(labelled, "q.json")["quality"] if r["test"].endswith("test_alone")]
+    [category] = [r for r in alone if r["field"] == "category"]
+    assert (category["fixed"], category["broken"]) == (["t7", "t8"], ["t0"])
+
+
+def test_no_broken_beside_a_rate_on_the_same_field_still_fails_the_broken_case(
+    labelled: Project,
+) -> None:
+    ini = "promptflow_quality =\n    classify.category no broken\n    classify.category >= 50%\n"
+    write_project(labelled, "v1", ini)
+    set_version(labelled, "v2")
+
+    result = labelled.record(mode="new")
+
+    result.assert_outcomes(passed=9, failed=1)
+    result.stdout.fnmatch_lines(["classify.category no broken: FAILED"])
