@@ -481,3 +481,48 @@ def test_no_broken_beside_a_rate_on_the_same_field_still_fails_the_broken_case(
 
     result.assert_outcomes(passed=9, failed=1)
     result.stdout.fnmatch_lines(["classify.category no broken: FAILED"])
+
+
+def test_a_case_a_step_test_runs_twice_is_broken_when_either_of_its_items_is(
+    project: Project,
+) -> None:
+    # test_classify calls classify twice per case, the second time always answered
+    # right; the step test runs each call alone (t0, then t0-2).
+    write_project(project)
+    chain = project.path.joinpath("test_chain.py").read_text()
+    first = "    classify(chain_case.input.text)"
+    assert chain.count(first) == 1
+    project.write(
+        chain.replace(first, f"{first}\n    classify(chain_case.input.text + ' again')")
+        + "\n\n@pytest.mark.promptflow_step('classify')\n"
+        "def test_alone(recorded_step):\n"
+        "    recorded_step()\n",
+    )
+    for case, label in zip(CASES, EXPECTED, strict=True):
+        for version in ("v1", "v2"):
+            project.llm.answers[f"Classify {version}: ticket {case} again"] = json.dumps(
+                {"category": label, "summary": f"{label}: ticket {case}"}
+            )
+    project.record().assert_outcomes(passed=10, skipped=1)
+    set_version(project, "v2")
+
+    result = project.record(
+        "-k",
+        "test_alone",
+        "-o",
+        "promptflow_quality=classify.category no broken",
+        "--promptflow-report=q.json",
+        mode="new",
+    )
+
+    result.assert_outcomes(passed=19, failed=1)
+    result.stdout.fnmatch_lines(["*test_alone[[]t0[]]*", "*expected: broken; DRIFT*"])
+    alone = row(report(project, "q.json"))
+    assert alone["test"] == "test_chain.py::test_alone"
+    assert alone["now"]["scored"] == 10
+    # One item per case: t0 broken by its first call, t7 and t8 fixed by theirs (their
+    # second calls are right in both runs).
+    assert (alone["fixed"], alone["broken"]) == (["t7", "t8"], ["t0"])
+    result.stdout.fnmatch_lines(
+        ["classify.category no broken: FAILED", "  test_chain.py::test_alone *: broken t0"]
+    )

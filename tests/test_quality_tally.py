@@ -176,6 +176,64 @@ def test_rows_merged_from_shards_give_the_figures_of_one_run(
     assert merged.to_json() == whole.to_json()
 
 
+def test_a_case_scored_by_several_test_items_is_one_item_right_only_when_each_is() -> None:
+    # A step test runs once per recorded call of a case: T-1's first call broke, its
+    # second did not; T-2's first was fixed, its second is still wrong.
+    row = row_of(
+        label("T-1", "bug", "how-to", "bug"),
+        label("T-1", "bug", "bug", "bug"),
+        label("T-2", "bug", "bug", "billing"),
+        label("T-2", "bug", "outage", "outage"),
+    )
+    metric = QualityRow(TEST, "draft", "politeness", "metric")
+    for value, was in ((0.75, 0.5), (0.25, 0.5), (1.0, 0.25)):
+        metric.add(ItemScore(TEST, "T-1", "draft", "politeness", "metric", value >= 0.5,
+                             was >= 0.5, value=value, golden_value=was))  # fmt: skip
+
+    data = row.to_json()
+    assert (data["now"]["scored"], data["now"]["correct"], data["golden"]["correct"]) == (2, 0, 1)
+    assert (data["fixed"], data["broken"]) == ([], ["T-1"])
+    assert data["outcomes"]["T-1"]["answered"] == "how-to"
+    assert data["outcomes"]["T-2"] == {
+        "golden": False,
+        "now": False,
+        "expected": "bug",
+        "answered": "outage",
+        "golden_answered": "billing",
+    }
+    assert metric.to_json()["outcomes"]["T-1"] == {
+        "golden": False,
+        "now": False,
+        "value": 0.25,
+        "golden_value": 0.25,
+    }
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["c1", "c2", "c3"]), st.sampled_from("abc"),
+                  st.sampled_from("abc"), st.sampled_from("abc") | st.none()),
+        max_size=20,
+    ),
+    st.randoms(use_true_random=False),
+)  # fmt: skip
+def test_items_of_one_case_joined_in_any_order_and_shard_give_the_same_row(
+    quadruples: list[tuple[str, str, str, str | None]], shuffler: random.Random
+) -> None:
+    items = [label(*quadruple) for quadruple in quadruples]
+    whole = QualityTally()
+    whole.add(items)
+    shuffled = shuffler.sample(items, len(items))
+    shards = [QualityTally() for _ in range(3)]
+    for i, item in enumerate(shuffled):
+        shards[i % 3].add([item])
+    merged = QualityTally()
+    for shard in shards:
+        merged.merge_json(json.loads(json.dumps(shard.to_json())))
+
+    assert merged.to_json() == whole.to_json()
+
+
 def test_compare_pairs_base_now_with_head_now_by_case() -> None:
     base = row_of(
         label("c1", "a", "a", None), label("c2", "a", "b", None), label("c3", "a", "a", None)

@@ -1,17 +1,20 @@
 """Quality per test function, step and field: rates, intervals, the paired verdict.
 
-The unit is a test item (one case, one node id): each item scored on a step's expected
-field (or metric) is correct now or not, and was correct in its golden run or not (None
-for a case without golden values). A row gathers the items of one test function, step
-and field; its figures are pure functions of those items, so that rows merged from
-pytest-xdist workers or CI shards give the figures of one serial run.
+The unit is a case of a test function: each item scored on a step's expected field (or
+metric) is correct now or not, and was correct in its golden run or not (None for a case
+without golden values). A case that several test items of one test function score (a
+test of one step alone runs once per recorded call of the case) is one item, joined from
+theirs. A row gathers the items of one test function, step and field; its figures are
+pure functions of those items, so that rows merged from pytest-xdist workers or CI shards
+give the figures of one serial run.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pytest_promptflow.quality import statistics
@@ -20,7 +23,7 @@ from pytest_promptflow.quality.scoring import Score, ScoreKind
 
 @dataclass(frozen=True)
 class ItemScore:
-    """How one test item did on one expected field (or metric) of one step."""
+    """How one case of a test function did on one expected field (or metric) of one step."""
 
     test: str
     """The test function: the node id without its parameters."""
@@ -36,7 +39,8 @@ class ItemScore:
     answered: Any = None
     golden_answered: Any = None
     value: float | None = None
-    """A metric's value now (the mean over the item's calls)."""
+    """A metric's value now (the mean over a test item's calls; of a case several test
+    items score, the lowest of theirs)."""
     golden_value: float | None = None
 
     @property
@@ -46,6 +50,24 @@ class ItemScore:
     @property
     def broken(self) -> bool:
         return self.golden is True and not self.now
+
+    def joined(self, other: ItemScore) -> ItemScore:
+        """This case scored by another test item of the same test function too: one item,
+        correct only when both are (golden: both that have golden values); the answer
+        counted is a wrong one's; a metric's value the lower. Any order of joining gives
+        the same item, so that workers and shards give the figures of one serial run."""
+        shown = min(self, other, key=_now_order)
+        with_golden = [item for item in (self, other) if item.golden is not None]
+        golden_shown = min(with_golden, key=_golden_order) if with_golden else None
+        return replace(
+            shown,
+            now=self.now and other.now,
+            golden=all(item.golden for item in with_golden) if with_golden else None,
+            labelled=self.labelled or other.labelled,
+            golden_answered=golden_shown.golden_answered if golden_shown else None,
+            value=_lower(self.value, other.value),
+            golden_value=_lower(self.golden_value, other.golden_value),
+        )
 
     def outcome_json(self) -> dict[str, Any]:
         outcome: dict[str, Any] = {"golden": self.golden, "now": self.now}
@@ -78,6 +100,24 @@ class ItemScore:
             value=data.get("value"),
             golden_value=data.get("golden_value"),
         )
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=repr)
+
+
+def _now_order(item: ItemScore) -> tuple[bool, str, str]:
+    """Wrong before right, then by answer: which of two joined items' answer is counted."""
+    return item.now, _canonical(item.answered), _canonical(item.expected)
+
+
+def _golden_order(item: ItemScore) -> tuple[bool, str]:
+    return bool(item.golden), _canonical(item.golden_answered)
+
+
+def _lower(first: float | None, second: float | None) -> float | None:
+    known = [value for value in (first, second) if value is not None]
+    return min(known) if known else None
 
 
 def item_scores(
@@ -153,7 +193,8 @@ class QualityRow:
     """By case id."""
 
     def add(self, item: ItemScore) -> None:
-        self.items[item.case] = item
+        known = self.items.get(item.case)
+        self.items[item.case] = item if known is None else known.joined(item)
 
     @property
     def fixed(self) -> list[str]:
