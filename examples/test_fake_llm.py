@@ -169,12 +169,15 @@ def classify_request(prompt: Prompt, symptom: str) -> dict[str, Any]:
 def test_a_scale_that_ranks_questions_about_trouble_raises_them_to_level_two(
     symptom: str, level_after_the_edit: int
 ) -> None:
-    assert CLASSIFY.source.count(SCALE_LINE) == 1
+    # The scale as committed, also while the README's walkthrough has the edit in place.
+    committed = CLASSIFY.source.replace(QUESTIONS_GONE_WRONG, SCALE_LINE)
+    assert committed.count(SCALE_LINE) == 1
+    unedited = Prompt.from_string(committed, name="classify")
     edited = Prompt.from_string(
-        CLASSIFY.source.replace(SCALE_LINE, QUESTIONS_GONE_WRONG), name="classify"
+        committed.replace(SCALE_LINE, QUESTIONS_GONE_WRONG), name="classify"
     )
 
-    before = json.loads(fake_llm.answer(classify_request(CLASSIFY, symptom)))
+    before = json.loads(fake_llm.answer(classify_request(unedited, symptom)))
     after = json.loads(fake_llm.answer(classify_request(edited, symptom)))
 
     assert (before["category"], before["level"]) == ("how-to", 1)
