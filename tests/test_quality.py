@@ -4,11 +4,14 @@ under pytest-xdist and through merged shards, and `report compare`."""
 
 from __future__ import annotations
 
+import enum
 import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import pydantic
 import pytest
 from llm_fakes import Project
 from quality_chains import (
@@ -23,6 +26,8 @@ from quality_chains import (
 from scipy import stats as scipy_stats
 
 from pytest_promptflow.cases import load_cases
+from pytest_promptflow.errors import PromptflowError
+from pytest_promptflow.quality.expected import check_expected
 
 
 def wilson(correct: int, n: int) -> tuple[float, float]:
@@ -119,6 +124,34 @@ def test_a_bad_expected_value_is_a_collection_error_naming_file_and_line(
 
     assert result.ret != 0
     result.stdout.fnmatch_lines([f"*{message}*"])
+
+
+def test_the_validator_of_a_field_s_type_is_built_once_for_every_case(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Mood(enum.Enum):  # a type of this test alone: no validator of it is built yet
+        CALM = "calm"
+        ANGRY = "angry"
+
+    class Answer(pydantic.BaseModel):
+        mood: Mood
+        level: int
+
+    built: list[Any] = []
+    build = pydantic.TypeAdapter
+
+    def counting(annotation: Any, **options: Any) -> pydantic.TypeAdapter[Any]:
+        built.append(annotation)
+        return build(annotation, **options)
+
+    monkeypatch.setattr(pydantic, "TypeAdapter", counting)
+    for number in range(20):
+        expected = {"answer": {"mood": "calm", "level": number}}
+        check_expected(expected, f"case {number}", lambda name: (Answer,))
+
+    assert built.count(Mood) == 1
+    with pytest.raises(PromptflowError, match=r"case 20: the expected answer.mood = .* Mood"):
+        check_expected({"answer": {"mood": "sad"}}, "case 20", lambda name: (Answer,))
 
 
 # -- scores and figures --------------------------------------------------------------------

@@ -3,6 +3,7 @@ the edges (nothing scored, all right, all wrong, no golden), merging and compari
 
 from __future__ import annotations
 
+import gc
 import json
 import random
 
@@ -141,6 +142,44 @@ def test_a_significant_regression_is_worse() -> None:
     assert data["broken"] == [f"c{i}" for i in range(6)]
     assert data["p_value"] == pytest.approx(scipy_stats.binom.pmf(0, 6, 0.5))
     assert data["verdict"] == "worse"
+
+
+ITEMS = st.lists(
+    st.builds(
+        label,
+        st.sampled_from(["c1", "c2", "c3", "c4", "c5", "c6"]),
+        st.sampled_from(["a", "b"]),
+        st.sampled_from(["a", "b"]),
+        st.none() | st.sampled_from(["a", "b"]),
+    ),
+    max_size=6,
+    unique_by=lambda item: item.case,
+)
+
+
+@given(ITEMS)
+def test_a_row_s_figures_read_alone_are_those_of_its_json(items: list[ItemScore]) -> None:
+    row = row_of(*items)
+
+    data = row.to_json()
+
+    assert row.items == {item.case: item for item in items}
+    assert (row.fixed, row.broken) == (data["fixed"], data["broken"])
+    assert (row.p_value(), row.verdict()) == (data["p_value"], data["verdict"])
+    assert (row.now_rate(), row.golden_rate()) == (data["now"], data["golden"])
+    assert row.labelled is (data["labels"] is not None)
+
+
+def test_a_row_keeps_its_items_as_objects_the_garbage_collector_stops_tracking() -> None:
+    row = row_of(*[label(f"c{i}", "a", "b", "a") for i in range(50)])
+
+    gc.collect()
+
+    held = [value for value in gc.get_referents(row) if isinstance(value, dict)]
+    kept = [value for value in gc.get_referents(*held) if isinstance(value, tuple)]
+    assert len(kept) == 50
+    assert not any(gc.is_tracked(value) for value in kept)
+    assert row.to_json()["broken"] == [f"c{i}" for i in sorted(range(50), key=str)]
 
 
 def test_a_float_metric_has_its_mean_and_t_interval() -> None:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pytest_promptflow.cassette.format import GoldenStep, RecordedRun
-from pytest_promptflow.drift.compare import FieldChange
+from pytest_promptflow.drift.compare import FieldChange, compare_output
 from pytest_promptflow.drift.judging import JudgeSession
 from pytest_promptflow.drift.policy import DEFAULTS, PolicyDefaults
 from pytest_promptflow.quality.scoring import Score, Scorer
@@ -64,7 +64,7 @@ class CaseQuality:
     def _scorer(self, step: str) -> Scorer:
         scorer = self._scorers.get(step)
         if scorer is None:
-            scorer = self._scorers[step] = Scorer(
+            scorer = self._scorers[step] = Scorer.of(
                 step,
                 self.run.output_types.get(step, Any),
                 self.run.metrics.get(step, ()),
@@ -84,14 +84,27 @@ class CaseQuality:
             )
         return scores
 
-    def golden(self, position: int) -> list[Score]:
+    def golden(self, position: int, twin: StepCall | None = None) -> list[Score]:
+        """The scores of the golden call at ``position``: those of ``twin``, a call of the
+        same step now, when it answered the same (as the calls of an unchanged step do),
+        since scores are a function of the answer."""
         scores = self._golden.get(position)
         if scores is None:
             reference = self.golden_steps[position]
-            scores = self._golden[position] = self._scorer(reference.step).score(
-                reference.output, self.expected[reference.step], self.judges
-            )
+            if twin is not None and self._same_answer(reference, twin):
+                scores = self._golden[position] = self.now(twin)
+            else:
+                scores = self._golden[position] = self._scorer(reference.step).score(
+                    reference.output, self.expected[reference.step], self.judges
+                )
         return scores
+
+    def _same_answer(self, reference: GoldenStep, call: StepCall) -> bool:
+        if call.error is not None or reference.output != call.output:
+            return False
+        # Equal to Python, and so to JSON unless a flag stands for a number somewhere.
+        policy = self._scorer(call.step).policy
+        return not compare_output(reference.output, call.output, policy)
 
     def judged_changes(
         self, call: StepCall, golden_position: int, changes: list[FieldChange]
@@ -133,11 +146,13 @@ class CaseQuality:
         items = []
         for step, calls in calls_by_step.items():
             golden_positions = golden_by_step.get(step)
-            items += item_scores(
-                test,
-                case,
-                step,
-                [self.now(call) for call in calls],
-                [self.golden(p) for p in golden_positions] if golden_positions else None,
-            )
+            golden = None
+            if golden_positions:
+                # The n-th golden call of a step is most likely answered as the n-th now.
+                twins = calls[: len(golden_positions)]
+                golden = [
+                    self.golden(p, twins[n] if n < len(twins) else None)
+                    for n, p in enumerate(golden_positions)
+                ]
+            items += item_scores(test, case, step, [self.now(call) for call in calls], golden)
         return items

@@ -28,8 +28,9 @@ def compare_rows(
         row = QualityRow.from_json(data)
         earlier = before.get((row.test, row.step, row.name, row.kind))
         compared = QualityRow(row.test, row.step, row.name, row.kind)
+        earlier_items = earlier.items if earlier is not None else {}
         for case, item in row.items.items():
-            was = earlier.items.get(case) if earlier is not None else None
+            was = earlier_items.get(case)
             compared.add(
                 ItemScore(
                     item.test,

@@ -15,6 +15,7 @@ return a bool, or a number from 0 to 1 that counts as correct from 0.5.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -58,6 +59,38 @@ def metric_name(metric: Metric) -> str:
     return str(getattr(metric, "__name__", repr(metric)))
 
 
+_PLAIN_TYPES = frozenset({str, int, float, bool, type(None)})
+
+
+def _answered_as_expected(expected: Any, answered: Any) -> bool:
+    """Whether an answer equals its expected value, told by one equality test when both
+    are strings, numbers, flags or nulls of one type, as most answers are, or lists of
+    such items whose types match one by one (Python holds ``True == 1``, JSON does not).
+    Anything else is left to the field's rule."""
+    kind = type(expected)
+    if kind is not type(answered) or expected != answered:
+        return False
+    return kind in _PLAIN_TYPES or (
+        kind is list
+        and all(
+            type(old) is type(new) and type(old) in _PLAIN_TYPES
+            for old, new in zip(expected, answered, strict=True)
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _ExpectedField:
+    """What scoring one output field needs of the step's type, worked out once."""
+
+    scored: bool
+    """False when its rule is ``ignore``."""
+    labelled: bool
+    right: Score
+    """The score of an answer equal to the expected value, when the field is not
+    labelled: the same for every call."""
+
+
 class Scorer:
     """Scores the calls of one step against expected values, with the step's rules."""
 
@@ -76,27 +109,61 @@ class Scorer:
         self.metrics = tuple(metrics)
         self._adapter: pydantic.TypeAdapter[Any] | None = None
         self._output_type = output_type
+        self._fields: dict[str, _ExpectedField] = {}
+
+    @classmethod
+    def of(
+        cls,
+        step: str,
+        output_type: Any,
+        metrics: Sequence[Metric] = (),
+        defaults: PolicyDefaults = DEFAULTS,
+    ) -> Scorer:
+        """The scorer of ``step``, shared by every case of the session, so that each
+        field's rule, and the output type's validator for the metrics, is worked out once."""
+        try:
+            return _shared_scorer(step, output_type, tuple(metrics), defaults)
+        except TypeError:  # an output type or a metric that cannot be hashed
+            return cls(step, output_type, metrics, defaults)
+
+    def _field(self, name: str) -> _ExpectedField:
+        found = self._fields.get(name)
+        if found is None:
+            declared = self.policy.declared_at((name,))
+            labelled = _has_finite_values(declared.leaf)
+            found = self._fields[name] = _ExpectedField(
+                not isinstance(declared.rule, Ignore),
+                labelled,
+                Score(name, "field", True, labelled=labelled),
+            )
+        return found
 
     def score(self, output: Any, expected: Mapping[str, Any], judges: JudgeSession) -> list[Score]:
         """Every expected field of ``output`` (a JSON value), then every metric."""
         scores: list[Score] = []
         answer = output if isinstance(output, dict) else {}
         for name, value in expected.items():
-            declared = self.policy.declared_at((name,))
-            if isinstance(declared.rule, Ignore):
+            field = self._field(name)
+            if not field.scored:
+                continue
+            if name in answer and _answered_as_expected(value, answer[name]):
+                scores.append(
+                    Score(name, "field", True, labelled=True, expected=value, answered=value)
+                    if field.labelled
+                    else field.right  # the same object for every call: nothing to allocate
+                )
                 continue
             current = {name: answer[name]} if name in answer else {}
             changes = compare_output({name: value}, current, self.policy, judges, self.step)
             wrong = [change for change in changes if not change.tolerated]
-            labelled = _has_finite_values(declared.leaf)
             scores.append(
                 Score(
                     name,
                     "field",
                     not wrong,
-                    labelled=labelled,
-                    expected=value if labelled else None,
-                    answered=answer.get(name) if labelled else None,
+                    labelled=field.labelled,
+                    expected=value if field.labelled else None,
+                    answered=answer.get(name) if field.labelled else None,
                     detail=_detail(wrong),
                 )
             )
@@ -111,11 +178,7 @@ class Scorer:
 
     def failed(self, expected: Mapping[str, Any]) -> list[Score]:
         """The scores of a call that raised instead of answering: all wrong."""
-        scores = [
-            Score(name, "field", False)
-            for name in expected
-            if not isinstance(self.policy.declared_at((name,)).rule, Ignore)
-        ]
+        scores = [Score(name, "field", False) for name in expected if self._field(name).scored]
         return scores + [Score(metric_name(m), "metric", False, 0.0) for m in self.metrics]
 
     def _typed(self, output: Any) -> Any:
@@ -145,6 +208,13 @@ class Scorer:
             f"metric {name} of step {self.step!r} returned {result!r}; a metric returns "
             "True or False, or a number from 0 to 1"
         )
+
+
+@functools.lru_cache(maxsize=256)
+def _shared_scorer(
+    step: str, output_type: Any, metrics: tuple[Metric, ...], defaults: PolicyDefaults
+) -> Scorer:
+    return Scorer(step, output_type, metrics, defaults)
 
 
 def _detail(wrong: Sequence[Any]) -> str | None:
