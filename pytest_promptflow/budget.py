@@ -230,6 +230,53 @@ def measure_case(
     return usage
 
 
+def measure_samples(
+    golden: Sequence[RecordedRun],
+    samples: Sequence[tuple[Sequence[Interaction], Run, Sequence[tuple[int | None, ModelCall]]]],
+    prices: Prices,
+    policy: BudgetPolicy,
+) -> CaseUsage:
+    """A case run as several samples: each step's figures now are the mean over the new
+    samples, its golden figures the mean over the golden samples, judged by the budget
+    policy as one sample is."""
+    runs = [run for _, run, _ in samples]
+    now_each = [
+        figures_by_step(((_step_of(i, call, run), call) for i, call in consumed), prices)
+        for _, run, consumed in samples
+    ]
+    known = [interaction for part, _, _ in samples for interaction in part]
+    golden_each: list[dict[str, Figures]] = []
+    unknown: set[str] = set()
+    for sample in golden:
+        found, missing = _golden_interactions(sample.steps, known)
+        golden_each.append(figures_by_step(found, prices))
+        unknown |= missing
+    now = _mean_by_step(now_each)
+    golden_figures = _mean_by_step(golden_each) if golden_each else None
+    first = runs[0]
+    usage = CaseUsage(first.test_id or (golden[0].test if golden else ""), first.case_id)
+    for step in sorted(now.keys() | (golden_figures or {}).keys()):
+        figures = StepUsage(step, now.get(step, Figures()))
+        judged = step not in unknown and step != OUTSIDE_STEPS and not step.endswith(JUDGE)
+        if golden_figures is not None and judged:
+            figures.golden = golden_figures.get(step, Figures())
+            if figures.changed:
+                figures.cause = _cause(step, golden[0].steps, first)
+                if not figures.unmetered:
+                    figures.over_budget = _overruns(figures, policy.limits_for(step))
+        usage.steps.append(figures)
+    return usage
+
+
+def _mean_by_step(samples: Sequence[dict[str, Figures]]) -> dict[str, Figures]:
+    """Each step's figures summed over the samples, then divided by their number."""
+    total: dict[str, Figures] = {}
+    for sample in samples:
+        for step, figures in sample.items():
+            total.setdefault(step, Figures()).add(figures)
+    return {step: figures.mean_of(len(samples)) for step, figures in total.items()}
+
+
 def _step_of(index: int | None, call: ModelCall, run: Run) -> str:
     """The step a model call is counted for: the step call that made it; a judge's calls
     (made after the test, for a judged field) apart, as ``STEP (judge)``."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_promptflow.cassette.format import GoldenStep, Seed
+from pytest_promptflow.cassette.format import GoldenStep, Seed, sample_parts, samples_in
 from pytest_promptflow.cassette.misses import OWN_RECORDING
 from pytest_promptflow.cassette.reading import read_recorded_run
 from pytest_promptflow.errors import PromptflowError
@@ -68,6 +68,9 @@ def recorded_calls(cassette_dir: Path, step: Step[..., Any]) -> list[RecordedSte
         recorded = read_recorded_run(path)
         if recorded is None or recorded.isolated:
             continue
+        if samples_in(recorded) > 1:
+            # A case recorded several times: its first sample is the step's golden call.
+            recorded = sample_parts(recorded, 1)[0]
         occurrence = 0
         for index, golden in enumerate(recorded.steps):
             if golden.step != step.name:

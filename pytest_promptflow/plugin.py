@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import copy
+import inspect
 import os
 import shlex
 import time
@@ -27,15 +30,19 @@ from pytest_promptflow.drift.policy import DEFAULT_SIMILARITY
 from pytest_promptflow.errors import PromptflowError
 from pytest_promptflow.quality.gate import INI_QUALITY, parse_requirements
 from pytest_promptflow.report.render import report_paths
-from pytest_promptflow.session import PromptflowSession, SessionSettings
+from pytest_promptflow.session import PromptflowSession, SampleOutcome, SessionSettings
 from pytest_promptflow.settings import (
     CasesMarker,
+    PromptflowMarker,
     StepMarker,
+    fraction,
     given_on_command_line,
     marker_options,
     policy_defaults,
     resolve_accept,
     resolve_record_mode,
+    resolve_samples,
+    samples_option,
     without_options,
 )
 from pytest_promptflow.steps import step_output, steps_defined_under
@@ -46,7 +53,7 @@ if TYPE_CHECKING:
 
     from pytest_promptflow.cassette.guard import StepRequestGuard  # noqa: F401 (stash key)
     from pytest_promptflow.cassette.interception import HttpInterception
-    from pytest_promptflow.cassette.recorder import CaseRecorder
+    from pytest_promptflow.cassette.samples import SampledRecording
     from pytest_promptflow.trace import Run
 
 CASES_MARKER = "promptflow_cases"
@@ -59,6 +66,11 @@ RECORD_OPTION = "--promptflow-record"
 ACCEPT_OPTION = "--promptflow-accept"
 REPORT_OPTION = "--promptflow-report"
 USAGE_OPTION = "--promptflow-usage"
+SAMPLES_OPTION = "--promptflow-samples"
+INI_SAMPLES = "promptflow_samples"
+INI_MIN_PASS_RATE = "promptflow_min_pass_rate"
+INI_OUTSIDE_SHARE = "promptflow_outside_share"
+INI_ALPHA = "promptflow_alpha"
 INI_RECORD = "promptflow_record"
 INI_CASES_DIR = "promptflow_cases_dir"
 INI_CASSETTE_DIR = "promptflow_cassette_dir"
@@ -73,7 +85,9 @@ USAGE_TABLES = ("compact", "full")
 WORKER_OUTPUT_KEY = "promptflow"
 
 session_key = pytest.StashKey[PromptflowSession]()
-recorder_key = pytest.StashKey["CaseRecorder"]()
+recorder_key = pytest.StashKey["SampledRecording"]()
+sampling_key = pytest.StashKey[tuple[int, float]]()
+samples_key = pytest.StashKey[SampleOutcome]()
 complete_key = pytest.StashKey[bool]()
 """Whether the test's setup, call and teardown passed, whatever the gate found: then its
 recording is complete and may be written."""
@@ -111,6 +125,14 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
         metavar="PATH",
         help="Write the drift, usage and contract report to PATH (.md, .json or .html); "
         "give it again to write several.",
+    )
+    group.addoption(
+        SAMPLES_OPTION,
+        type=samples_option,
+        default=None,
+        metavar="N",
+        help="Run every promptflow test's body N times, each sample recorded and replayed "
+        "on its own (over the samples= of its marker and the ini key).",
     )
     group.addoption(
         USAGE_OPTION,
@@ -170,6 +192,22 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     parser.addini(
         INI_USAGE, "The terminal summary's usage table: compact or full.", default="compact"
     )
+    parser.addini(INI_SAMPLES, "How many samples a promptflow test runs (default 1).", default="1")
+    parser.addini(
+        INI_MIN_PASS_RATE,
+        "The share of a test's samples that must pass for the test to pass (default 1).",
+        default="1",
+    )
+    parser.addini(
+        INI_OUTSIDE_SHARE,
+        "The share of new samples a field may have outside its golden spread (default 0).",
+        default="0",
+    )
+    parser.addini(
+        INI_ALPHA,
+        "The level of Fisher's test that confirms a shift of a field's answers (default 0.05).",
+        default="0.05",
+    )
     parser.addini(
         INI_QUALITY,
         "Quality requirements: 'classify.category >= 90%', 'classify.level no worse', "
@@ -215,6 +253,10 @@ def pytest_configure(config: pytest.Config) -> None:
         budget = budget_policy(config.getini(INI_BUDGET))
         prices = load_prices(_pyproject(config))
         requirements = parse_requirements(config.getini(INI_QUALITY))
+        ini_samples = resolve_samples(None, None, config.getini(INI_SAMPLES))
+        min_pass_rate = fraction(INI_MIN_PASS_RATE, config.getini(INI_MIN_PASS_RATE))
+        outside_share = fraction(INI_OUTSIDE_SHARE, config.getini(INI_OUTSIDE_SHARE))
+        alpha = fraction(INI_ALPHA, config.getini(INI_ALPHA))
         usage_table = config.getoption(USAGE_OPTION) or config.getini(INI_USAGE).strip()
         if usage_table not in USAGE_TABLES:
             raise PromptflowError(f"{INI_USAGE} = {usage_table!r} must be compact or full")
@@ -235,6 +277,11 @@ def pytest_configure(config: pytest.Config) -> None:
         usage_table="full" if usage_table == "full" else "compact",
         requirements=requirements,
         cassette_dir=config.rootpath / config.getini(INI_CASSETTE_DIR),
+        samples=config.getoption(SAMPLES_OPTION),
+        ini_samples=ini_samples,
+        min_pass_rate=min_pass_rate,
+        outside_share=outside_share,
+        alpha=alpha,
     )
     scrubber = Scrubber(config.getini(INI_SECRET_PATTERNS), config.getini(INI_SECRET_NAMES))
     config.stash[session_key] = PromptflowSession(settings, scrubber)
@@ -356,8 +403,30 @@ def _recorded_run_paths(item: pytest.Item) -> tuple[Path, tuple[Path, ...]]:
     return paths
 
 
-def _recorder_for(item: pytest.Item) -> CaseRecorder:
+def _sampling(item: pytest.Item) -> tuple[int, float]:
+    """How many samples the test runs, and the share of them that must pass: from the
+    command line, else its promptflow marker, else the ini keys."""
+    found = item.stash.get(sampling_key, None)
+    if found is None:
+        settings = item.config.stash[session_key].settings
+        samples, rate = None, None
+        for name, options in ((CASES_MARKER, CasesMarker), (STEP_MARKER, StepMarker),
+                              (TEST_MARKER, PromptflowMarker)):  # fmt: skip
+            marker = item.get_closest_marker(name)
+            if marker is not None:
+                parsed = marker_options(options, marker.args, marker.kwargs)
+                samples, rate = parsed.samples, parsed.min_pass_rate
+                break
+        found = item.stash[sampling_key] = (
+            resolve_samples(settings.samples, samples, str(settings.ini_samples)),
+            rate if rate is not None else settings.min_pass_rate,
+        )
+    return found
+
+
+def _recorder_for(item: pytest.Item) -> SampledRecording:
     from pytest_promptflow.cassette.recorder import CaseRecorder
+    from pytest_promptflow.cassette.samples import SampledRecording
 
     params = getattr(getattr(item, "callspec", None), "params", {})
     case = params.get(CASE_FIXTURE)
@@ -367,16 +436,27 @@ def _recorder_for(item: pytest.Item) -> CaseRecorder:
     else:
         case_id, seed = (case.id if isinstance(case, Case) else None), None
     path, legacy = _recorded_run_paths(item)
-    return CaseRecorder(
-        path,
-        legacy_paths=legacy,
-        scrubber=item.config.stash[session_key].scrubber,
-        test_id=item.nodeid,
-        case_id=case_id,
-        options=item.config.stash[session_key].settings.recording,
-        record_command=f"pytest {shlex.quote(item.nodeid)} {RECORD_OPTION}={RecordMode.NEW.value}",
-        seed=seed,
-    )
+    promptflow = item.config.stash[session_key]
+    samples, _ = _sampling(item)
+    command = ["pytest", item.nodeid, f"{RECORD_OPTION}={RecordMode.NEW.value}"]
+    if samples > 1:
+        command.append(f"{SAMPLES_OPTION}={samples}")
+
+    def recorder(sample: int | None, case_has_golden: bool) -> CaseRecorder:
+        return CaseRecorder(
+            path,
+            legacy_paths=legacy,
+            scrubber=promptflow.scrubber,
+            test_id=item.nodeid,
+            case_id=case_id,
+            options=promptflow.settings.recording,
+            record_command=shlex.join(command),
+            seed=seed,
+            sample=sample,
+            case_has_golden=case_has_golden,
+        )
+
+    return SampledRecording(samples, recorder, shlex.join(command))
 
 
 def _accept_command(config: pytest.Config, *selection: str) -> str:
@@ -427,6 +507,39 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         _interception(config)
 
 
+def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> list[str]:
+    """Before a live recording of several samples: how many model calls it is about to
+    make, counted from the recorded runs there are."""
+    mode = config.stash[session_key].settings.recording.mode
+    if mode is RecordMode.NONE:
+        return []
+    from pytest_promptflow.cassette.samples import expected_calls
+
+    sampled = [
+        (item, _sampling(item)[0]) for item in items if item.stash.get(uses_promptflow_key, False)
+    ]
+    sampled = [(item, samples) for item, samples in sampled if samples > 1]
+    if not sampled:
+        return []
+    calls, unknown = 0, 0
+    for item, samples in sampled:
+        path, legacy = _recorded_run_paths(item)
+        found = expected_calls(path, legacy, samples, all_samples=mode is RecordMode.ALL)
+        if found is None:
+            unknown += 1
+        else:
+            calls += found
+    most = max(samples for _, samples in sampled)
+    line = (
+        f"promptflow: recording up to {most} samples of {len(sampled)} test case(s): each "
+        f"request is sent once per sample; about {calls:,} model call(s) for the cases "
+        "recorded before"
+    )
+    if unknown:
+        line += f", and {most} per request of the {unknown} case(s) never recorded"
+    return [line]
+
+
 def pytest_deselected(items: list[pytest.Item]) -> None:
     if items:
         items[0].config.stash[session_key].pruning.deselected += len(items)
@@ -473,6 +586,41 @@ class PromptflowTestHooks:
             _interception(item.config).attach(guard)
             item.stash[guard_key] = guard
         return (yield)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> bool | None:
+        """Run the body of a test with several samples once per sample, each with a fresh
+        run, case and recorded step; the test passes when enough of its samples do."""
+        recorder = pyfuncitem.stash.get(recorder_key, None)
+        if recorder is None or recorder.count == 1:
+            return None
+        samples, min_pass_rate = _sampling(pyfuncitem)
+        function = pyfuncitem.obj
+        wanted = inspect.signature(function).parameters
+        originals = dict(pyfuncitem.funcargs)
+        failures: dict[int, BaseException] = {}
+        for sample in range(samples):
+            if sample:
+                recorder.next_sample()
+            arguments = {name: _fresh(name, originals[name], recorder) for name in wanted
+                         if name in originals}  # fmt: skip
+            misses = len(recorder.current.misses)
+            try:
+                result = function(**arguments)
+                if inspect.isawaitable(result):
+                    asyncio.run(_awaited(result))
+            except (Exception, pytest.fail.Exception) as error:
+                failures[sample] = error
+            else:
+                if len(recorder.current.misses) > misses:
+                    failures[sample] = RuntimeError("a request had no recording")
+        outcome = SampleOutcome(samples, samples - len(failures), min_pass_rate)
+        pyfuncitem.stash[samples_key] = outcome
+        if recorder.misses and failures:
+            raise next(iter(failures.values()))  # the misses are what the report says
+        if outcome.rate >= min_pass_rate:
+            return True
+        pytest.fail(_samples_failure(outcome, failures, min_pass_rate), pytrace=False)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
@@ -525,7 +673,8 @@ class PromptflowTestHooks:
             if recorder is not None:
                 del item.stash[recorder_key]
                 promptflow = item.config.stash[session_key]
-                promptflow.tally.add_calls(recorder.run.calls)
+                for run in recorder.runs:
+                    promptflow.tally.add_calls(run.calls)
                 complete = item.stash.get(complete_key, False)
                 problem: str | None = None
                 try:
@@ -543,6 +692,34 @@ class PromptflowTestHooks:
                         )
                 if problem is not None:
                     pytest.fail(f"{item.nodeid}: {problem}", pytrace=False)
+
+
+def _fresh(name: str, value: Any, recorder: SampledRecording) -> Any:
+    """A promptflow fixture's value for the sample starting: its own run, and its own
+    copy of the case and of the recorded step call."""
+    if name == RUN_FIXTURE:
+        return recorder.run
+    if name in (CASE_FIXTURE, STEP_FIXTURE):
+        return copy.deepcopy(value)
+    return value
+
+
+async def _awaited(awaitable: Any) -> None:
+    await awaitable
+
+
+def _samples_failure(
+    outcome: SampleOutcome, failures: Mapping[int, BaseException], min_pass_rate: float
+) -> str:
+    lines = [
+        f"{outcome.passed} of {outcome.n} samples passed ({outcome.rate:.0%}), below the "
+        f"minimum pass rate {min_pass_rate:.0%} ({outcome.label}):"
+    ]
+    for sample, error in sorted(failures.items()):
+        text = str(error).strip().splitlines() or [""]
+        lines.append(f"  sample {sample}: {type(error).__name__}: {text[0][:300]}")
+        lines += [f"    {line[:300]}" for line in text[1:4]]
+    return "\n".join(lines)
 
 
 def _note_own_recording(item: pytest.Item, written: Path, source: Path | None) -> None:
@@ -576,7 +753,7 @@ def _scrub_report(scrubber: Scrubber, report: pytest.TestReport) -> None:
     ]
 
 
-def _gate(item: pytest.Item, report: pytest.TestReport, recorder: CaseRecorder) -> bool:
+def _gate(item: pytest.Item, report: pytest.TestReport, recorder: SampledRecording) -> bool:
     """Fail a test whose outputs drifted beyond the policy (or broke an expected value),
     or whose usage grew beyond its budget, unless accepting. False when the gate itself
     could not judge the test."""
@@ -596,6 +773,7 @@ def _gate(item: pytest.Item, report: pytest.TestReport, recorder: CaseRecorder) 
         recorder,
         expected,
         _accept_command(item.config, item.nodeid),
+        item.stash.get(samples_key, None),
     )
     if verdict.error is not None:
         report.outcome = "failed"
@@ -634,7 +812,7 @@ def recorded_step(request: pytest.FixtureRequest) -> isolation.RecordedStepCall:
 @pytest.fixture
 def chain_run(request: pytest.FixtureRequest) -> Run:
     """The run of this test: every step call, in order, with inputs and outputs."""
-    recorder: CaseRecorder = request.node.stash[recorder_key]
+    recorder: SampledRecording = request.node.stash[recorder_key]
     return recorder.run
 
 

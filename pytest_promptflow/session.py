@@ -15,29 +15,31 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pytest_promptflow import isolation
-from pytest_promptflow.budget import BudgetPolicy, budget_message
+from pytest_promptflow.budget import BudgetPolicy, CaseUsage, budget_message, measure_samples
 from pytest_promptflow.budget import measure_case as measure_usage
 from pytest_promptflow.cases import Case
+from pytest_promptflow.cassette.format import RecordedRun
 from pytest_promptflow.cassette.modes import RecordingOptions
 from pytest_promptflow.cassette.pruning import PruningScope
 from pytest_promptflow.cassette.scrub import Scrubber
-from pytest_promptflow.drift.classify import judge_case
+from pytest_promptflow.drift.classify import CaseDrift, judge_case
 from pytest_promptflow.drift.judging import JudgeSession
 from pytest_promptflow.drift.policy import PolicyDefaults
+from pytest_promptflow.drift.spread import SpreadSettings, judge_samples
 from pytest_promptflow.errors import PromptflowError
-from pytest_promptflow.quality.case import CaseQuality
+from pytest_promptflow.quality.case import BROKEN, CaseQuality, expected_word, sampled_items
 from pytest_promptflow.quality.expected import output_fields
 from pytest_promptflow.quality.gate import GateResult, Requirement, check_names, evaluate
-from pytest_promptflow.quality.tally import QualityTally
+from pytest_promptflow.quality.tally import ItemScore, QualityTally
 from pytest_promptflow.report.acceptance import Acceptance
 from pytest_promptflow.report.quality import quality_lines
 from pytest_promptflow.report.render import drift_message, write_reports
-from pytest_promptflow.report.summary import SessionTally
+from pytest_promptflow.report.summary import CaseSamples, SessionTally
 from pytest_promptflow.steps import Step, find_step
 from pytest_promptflow.usage import Prices
 
 if TYPE_CHECKING:
-    from pytest_promptflow.cassette.recorder import CaseRecorder
+    from pytest_promptflow.cassette.samples import SampledRecording
 
 UsageTable = Literal["compact", "full"]
 
@@ -54,6 +56,36 @@ class SessionSettings:
     usage_table: UsageTable = "compact"
     requirements: Sequence[Requirement] = ()
     cassette_dir: Path = Path("cassettes")
+    samples: int | None = None
+    """``--promptflow-samples``: how many samples every test runs, over its marker."""
+    ini_samples: int = 1
+    """``promptflow_samples``: how many samples a test runs when nothing else says."""
+    min_pass_rate: float = 1.0
+    """``promptflow_min_pass_rate``: the share of a test's samples that must pass."""
+    outside_share: float = 0.0
+    """``promptflow_outside_share``: the share of new samples a field may have outside
+    the golden spread before it drifts."""
+    alpha: float = 0.05
+    """``promptflow_alpha``: the level of the test that confirms a shift of a field's
+    share of its golden mode."""
+
+
+@dataclass(frozen=True)
+class SampleOutcome:
+    """How many of a test's samples passed (their assertions, step contracts, checks),
+    and the share of them the test needs."""
+
+    n: int
+    passed: int
+    required: float = 1.0
+
+    @property
+    def rate(self) -> float:
+        return self.passed / self.n
+
+    @property
+    def label(self) -> str:
+        return CaseSamples("", None, self.n, self.passed).label
 
 
 @dataclass
@@ -100,12 +132,22 @@ class PromptflowSession:
     def judge_test(
         self,
         test: str,
-        recorder: CaseRecorder,
+        recording: SampledRecording,
         expected: Mapping[str, Mapping[str, Any]],
         accept_command: str,
+        samples: SampleOutcome | None = None,
     ) -> TestVerdict:
         """Judge a test's outputs against its golden values and expected values, and its
         usage against its budget; note what was found in the session's tally."""
+        case = recording.recorders[0].case_id
+        if samples is not None:
+            self.tally.samples.append(
+                CaseSamples(test, case, samples.n, samples.passed, samples.required)
+            )
+        golden_samples = recording.golden_samples()
+        if len(recording.recorders) > 1 or len(golden_samples) > 1:
+            return self._judge_samples(test, recording, golden_samples, expected, accept_command)
+        recorder = recording.recorders[0]
         run = recorder.comparable_run()
         golden = recorder.golden
         judges = JudgeSession(run.case_id)
@@ -135,6 +177,71 @@ class PromptflowSession:
             self.settings.prices,
             self.settings.budget,
         )
+        return self._verdict(verdict, usage, accept_command)
+
+    def _judge_samples(
+        self,
+        test: str,
+        recording: SampledRecording,
+        golden: Sequence[RecordedRun],
+        expected: Mapping[str, Mapping[str, Any]],
+        accept_command: str,
+    ) -> TestVerdict:
+        """A test run as several samples, or judged against several golden samples: each
+        field against the spread of its golden samples (``drift/spread.py``), quality by
+        the majority of an item's samples, usage per sample."""
+        recorders = recording.recorders
+        runs = [recorder.comparable_run() for recorder in recorders]
+        case = runs[0].case_id
+        judges = JudgeSession(case)
+        items: list[ItemScore] = []
+        verdicts: dict[tuple[str, str], tuple[str, bool]] = {}
+        try:
+            if expected:
+                items = sampled_items(
+                    test.partition("[")[0],
+                    case or "",
+                    expected,
+                    runs,
+                    golden,
+                    judges,
+                    self.settings.policy,
+                )
+                for item in items:
+                    word = expected_word(item.golden, item.now)
+                    if word is not None and item.kind == "field":
+                        tolerated = word != BROKEN or self._tolerates_broken(item.step, item.name)
+                        verdicts[(item.step, item.name)] = (word, tolerated)
+            verdict = judge_samples(
+                golden,
+                runs,
+                self.settings.policy,
+                judges,
+                expected_verdict=lambda step, name: (
+                    verdicts.get((step, name))
+                    if step in expected and name in expected[step]
+                    else None
+                ),
+                settings=SpreadSettings(self.settings.outside_share, self.settings.alpha),
+            )
+        except PromptflowError as error:  # a judge or a metric without an answer
+            return TestVerdict(error=f"{test}: {error}")
+        self.quality.add(items)
+        usage = measure_samples(
+            golden,
+            [
+                (r.known_interactions, run, r.consumed)
+                for r, run in zip(recorders, runs, strict=True)
+            ],
+            self.settings.prices,
+            self.settings.budget,
+        )
+        return self._verdict(verdict, usage, accept_command)
+
+    def _verdict(
+        self, verdict: CaseDrift | None, usage: CaseUsage, accept_command: str
+    ) -> TestVerdict:
+        """Note what the gate found of a test in the tally; its failure, if any."""
         if verdict is not None:
             self.tally.add_case(verdict)
         self.tally.add_usage(usage)

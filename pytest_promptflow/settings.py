@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import pydantic
 
@@ -15,8 +15,22 @@ from pytest_promptflow.errors import PromptflowError
 OptionsT = TypeVar("OptionsT", bound=pydantic.BaseModel)
 
 
-class CasesMarker(pydantic.BaseModel):
-    """Arguments of ``@pytest.mark.promptflow_cases(path, model=None)``."""
+Samples = Annotated[int, pydantic.Field(ge=1, le=1000)]
+PassRate = Annotated[float, pydantic.Field(ge=0.0, le=1.0)]
+
+
+class PromptflowMarker(pydantic.BaseModel):
+    """Arguments of ``@pytest.mark.promptflow(samples=None, min_pass_rate=None)``."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+    samples: Samples | None = None
+    min_pass_rate: PassRate | None = None
+
+
+class CasesMarker(PromptflowMarker):
+    """Arguments of ``@pytest.mark.promptflow_cases(path, model=None, samples=None,
+    min_pass_rate=None)``."""
 
     model_config = pydantic.ConfigDict(extra="forbid", arbitrary_types_allowed=True, frozen=True)
 
@@ -24,8 +38,8 @@ class CasesMarker(pydantic.BaseModel):
     model: type[pydantic.BaseModel] | None = None
 
 
-class StepMarker(pydantic.BaseModel):
-    """Arguments of ``@pytest.mark.promptflow_step(step)``."""
+class StepMarker(PromptflowMarker):
+    """Arguments of ``@pytest.mark.promptflow_step(step, samples=None, min_pass_rate=None)``."""
 
     model_config = pydantic.ConfigDict(extra="forbid", arbitrary_types_allowed=True, frozen=True)
 
@@ -37,8 +51,10 @@ def marker_options(
     args: Sequence[Any],
     kwargs: Mapping[str, Any],
 ) -> OptionsT:
-    """Build a marker's options; a typo or a wrong type is a readable error."""
-    names = list(options.model_fields)
+    """Build a marker's options; a typo or a wrong type is a readable error. Positional
+    arguments fill the marker's own fields (``path``, ``model``; ``step``)."""
+    # samples= and min_pass_rate= are given by name only.
+    names = [name for name in options.model_fields if name not in PromptflowMarker.model_fields]
     if len(args) > len(names):
         raise PromptflowError(f"too many arguments to the marker: {args!r}")
     try:
@@ -138,3 +154,43 @@ def without_options(
         elif argument not in flags and not any(argument.startswith(o + "=") for o in options):
             kept.append(argument)
     return kept
+
+
+def resolve_samples(option: int | None, marker: int | None, ini_value: str) -> int:
+    """How many samples a test runs: the command line, else its marker, else the ini key."""
+    if option is not None:
+        return option
+    if marker is not None:
+        return marker
+    return _positive_int("promptflow_samples", ini_value)
+
+
+def _positive_int(key: str, value: str) -> int:
+    try:
+        number = int(value.strip())
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise PromptflowError(f"{key} = {value!r} must be a whole number of 1 or more")
+    return number
+
+
+def fraction(key: str, value: str) -> float:
+    """An ini key's value that must be a number from 0 to 1."""
+    try:
+        number = float(value.strip())
+    except ValueError:
+        number = -1.0
+    if not 0.0 <= number <= 1.0:
+        raise PromptflowError(f"{key} = {value!r} must be a number from 0 to 1")
+    return number
+
+
+def samples_option(value: str) -> int:
+    """``--promptflow-samples=N``, checked as argparse reads it."""
+    import argparse
+
+    try:
+        return _positive_int("--promptflow-samples", value)
+    except PromptflowError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None

@@ -342,6 +342,22 @@ class Figures:
             self.first_byte_ms += call.latency[0]
             self.total_ms += call.latency[1]
 
+    def mean_of(self, samples: int) -> Figures:
+        """These figures, summed over ``samples`` samples, per sample: each count divided
+        by their number and rounded to the nearest whole (cost to the nearest 1e-9); calls
+        left out of a sum are rounded up, so that a mean never hides them."""
+        if samples <= 1:
+            return self
+        left_out = ("unpriced_calls", "unmetered_calls")
+        return Figures(
+            **{
+                name: -(-getattr(self, name) // samples)
+                if name in left_out
+                else round(getattr(self, name) / samples)
+                for name in self.__dataclass_fields__
+            }
+        )
+
     def add(self, other: Figures) -> None:
         for name in self.__dataclass_fields__:
             setattr(self, name, getattr(self, name) + getattr(other, name))

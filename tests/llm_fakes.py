@@ -203,6 +203,9 @@ class FakeLLM(LocalAPI):
         self.extra_reply = ""
         self.answers: dict[str, str] = {}
         """Scripted reply texts, by the exact text of the request's last user message."""
+        self.sequences: dict[str, list[str]] = {}
+        """Scripted replies that change from one identical request to the next (as a model
+        sampled several times does): the n-th gets the n-th, round and round."""
         super().__init__()
 
     def reset(self) -> None:
@@ -224,7 +227,11 @@ class FakeLLM(LocalAPI):
         self.seen[canonical] += 1
         digest = hashlib.sha256(f"{canonical}{self.seen[canonical]}".encode()).hexdigest()[:12]
         prompt = _last_user_text(body["messages"])
-        text = self.answers.get(prompt, f"reply to {prompt!r}, answer {self.seen[canonical]}")
+        sequence = self.sequences.get(prompt)
+        if sequence:
+            text = sequence[(self.seen[canonical] - 1) % len(sequence)]
+        else:
+            text = self.answers.get(prompt, f"reply to {prompt!r}, answer {self.seen[canonical]}")
         return body, text + self.extra_reply, digest
 
     def _respond(self, payload: bytes, content_type: str, headers: dict[str, str]) -> Response:

@@ -129,6 +129,9 @@ class Interaction(_Strict):
     step: str | None = None
     judge: str | None = None
     """Set on the calls of a judge: the field of ``step`` it judged."""
+    sample: int | None = None
+    """The sample of the case that made it (0-based), in a case recorded several times;
+    absent when the case has one sample."""
     prompts: dict[str, str] = {}
     request: RecordedRequest
     response: RecordedResponse
@@ -151,6 +154,9 @@ class GoldenStep(_Strict):
     """The golden value of one step call: what crossed its boundary when accepted."""
 
     step: str
+    sample: int | None = None
+    """The sample of the case this call was made in (0-based), in a case recorded several
+    times; absent when the case has one sample."""
     parent: int | None = None
     prompts: dict[str, str] = {}
     schema_: str | None = pydantic.Field(default=None, alias="schema")
@@ -180,6 +186,44 @@ class RecordedRun(_Strict):
     prompt_sources: dict[str, str] = {}
     isolated: bool | None = None
     """Set on the recorded runs of tests of one step alone, which are not sources."""
+
+
+def sample_of(part: Interaction | GoldenStep) -> int:
+    return part.sample or 0
+
+
+def samples_in(run: RecordedRun | None) -> int:
+    """How many samples a recorded run holds: 0 for none, 1 for a file without samples."""
+    if run is None:
+        return 0
+    parts: list[Interaction | GoldenStep] = [*run.interactions, *run.steps]
+    if not parts:
+        return 0
+    return 1 + max(sample_of(part) for part in parts)
+
+
+def sample_parts(run: RecordedRun, count: int) -> list[RecordedRun]:
+    """The part of ``run`` each of ``count`` samples recorded, without their sample tags."""
+    parts = []
+    interactions = list(run.interactions)
+    for sample in range(count):
+        parts.append(
+            run.model_copy(
+                update={
+                    "interactions": [
+                        i.model_copy(update={"sample": None})
+                        for i in interactions
+                        if sample_of(i) == sample
+                    ],
+                    "steps": [
+                        s.model_copy(update={"sample": None})
+                        for s in run.steps
+                        if sample_of(s) == sample
+                    ],
+                }
+            )
+        )
+    return parts
 
 
 @dataclass(frozen=True)

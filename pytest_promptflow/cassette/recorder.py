@@ -91,8 +91,17 @@ class CaseRecorder:
         seed: Seed | None = None,
         scrubber: Scrubber | None = None,
         legacy_paths: tuple[Path, ...] = (),
+        sample: int | None = None,
+        case_has_golden: bool = False,
     ) -> None:
         self.path = path
+        self.sample = sample
+        """Which sample of the case this records, when the case runs several (0-based)."""
+        self.case_has_golden = case_has_golden
+        """Whether other samples of the case hold golden values: then this sample's first
+        recording does not set its own, which accepting does, as for any re-recording."""
+        self.missing_sample: str | None = None
+        """Said after a miss when this sample was never recorded: how many are."""
         self.legacy_paths = legacy_paths
         """Where older versions of the plugin named this file; read when ``path`` is absent."""
         self.read_from: Path = path
@@ -128,11 +137,16 @@ class CaseRecorder:
 
     # -- lifecycle ---------------------------------------------------------------------
 
-    def start(self, interception: HttpInterception | None = None) -> None:
+    def start(
+        self,
+        interception: HttpInterception | None = None,
+        preloaded: tuple[Path, RecordedRun | None] | None = None,
+    ) -> None:
         """Read the recorded run (a bad file raises CassetteError), activate the run and
         route intercepted HTTP here. Without ``interception``, HTTP is patched for this
-        recorder alone."""
-        self.read_from, self.loaded = read_recorded_run_at(
+        recorder alone; ``preloaded`` is the file and what was read of it for this
+        recorder (one sample's part of it), when that was read already."""
+        self.read_from, self.loaded = preloaded or read_recorded_run_at(
             self.path,
             self.legacy_paths,
             test=self.test_id,
@@ -153,8 +167,8 @@ class CaseRecorder:
         self._active = contextlib.ExitStack()
         self._active.enter_context(recording_run(self.run))
 
-    def stop(self, *, passed: bool) -> Path | None:
-        """Stop intercepting and write the file when this run may; returns the path written."""
+    def finish(self) -> None:
+        """Stop intercepting and leave the run; nothing is written yet."""
         if self._active is not None:
             self._active.close()
             self._active = None
@@ -163,9 +177,16 @@ class CaseRecorder:
             if self._owns_interception:
                 self._interception.close()
             self._interception = None
-        run = self._updated_recorded_run(passed)
-        if run is None:
-            return None
+
+    def stop(self, *, passed: bool) -> Path | None:
+        """Stop intercepting and write the file when this run may; returns the path written."""
+        self.finish()
+        run = self.updated_recorded_run(passed)
+        return self.write(run) if run is not None else None
+
+    def write(self, run: RecordedRun) -> Path | None:
+        """Write ``run`` to the file, unless it already holds exactly that; returns the
+        path written."""
         # Credentials learned late in the test are redacted from what was recorded before.
         document = self.scrubber.json(recorded_run_document(run), patterns=False)
         text = serialize_document(document)
@@ -191,7 +212,7 @@ class CaseRecorder:
             prompt_sources=self.seed.prompt_sources,
         )
 
-    def _updated_recorded_run(self, passed: bool) -> RecordedRun | None:
+    def updated_recorded_run(self, passed: bool) -> RecordedRun | None:
         """What the file should now hold, or None when this run leaves it as it is.
 
         Golden values are written when a case is first recorded and change only when
@@ -204,7 +225,11 @@ class CaseRecorder:
         accepting = self.options.accept and passed
         # A step tested alone was first recorded in the chain: only accepting sets its golden.
         first_record = (
-            not steps and self.options.mode is not RecordMode.NONE and passed and not self.seed
+            not steps
+            and self.options.mode is not RecordMode.NONE
+            and passed
+            and not self.seed
+            and not self.case_has_golden
         )
         if accepting and self.options.mode is not RecordMode.ALL:
             used = sorted(self._index.used)
@@ -528,6 +553,8 @@ class CaseRecorder:
                 f"  closest recording: interaction {position} ({made_by}); request body diff:"
             )
             lines += ["    " + line for line in body_diff(recorded.request, live)]
+        if self.missing_sample is not None:
+            lines.append(f"  {self.missing_sample}")
         if self.seed is not None:
             lines += step_alone_advice(step, self.record_command, self.path, self.seed)
         else:

@@ -163,10 +163,10 @@ def judge_case(
     if golden is None or not golden.steps:
         return None
     verdict = CaseDrift(run.test_id or golden.test, run.case_id)
-    references, unmatched = _paired(golden.steps, run.calls)
+    references, unmatched = pair_calls(golden.steps, run.calls)
     positions = {id(reference): position for position, reference in enumerate(golden.steps)}
     judges = judges if judges is not None else JudgeSession(run.case_id)
-    sources = _OutputIndex(run.calls)
+    sources = OutputIndex(run.calls)
     policies: dict[str, DriftPolicy] = {}
     seen: Counter[str] = Counter()
     for call in run.calls:
@@ -192,11 +192,11 @@ def judge_case(
         )
         if changes and expected is not None and expected.expects(call.step):
             changes = expected.judged_changes(call, positions[id(reference)], changes)
-        schema_changed = reference.schema_ is not None and not _same_schema(
+        schema_changed = reference.schema_ is not None and not same_schema(
             reference, call, policy.annotation
         )
         if changes or schema_changed:
-            step_drift = _attribute(reference, call, occurrence, changes, golden, run, sources)
+            step_drift = attribute(reference, call, occurrence, changes, golden, run, sources)
             if schema_changed:
                 step_drift.also = [step_drift.cause, *step_drift.also]
                 step_drift.cause = "schema"
@@ -212,7 +212,7 @@ def judge_case(
     return verdict
 
 
-def _same_schema(reference: GoldenStep, call: StepCall, output_type: Any) -> bool:
+def same_schema(reference: GoldenStep, call: StepCall, output_type: Any) -> bool:
     """Golden values written before fingerprints saw field names are compared the old way."""
     if reference.schema_ == call.schema or reference.schema_ is None:
         return True
@@ -224,7 +224,7 @@ def _same_schema(reference: GoldenStep, call: StepCall, output_type: Any) -> boo
         return reference.schema_ == legacy_schema_fingerprint(pydantic.TypeAdapter(output_type))
 
 
-def _paired(
+def pair_calls(
     steps: list[GoldenStep], calls: list[StepCall]
 ) -> tuple[dict[int, GoldenStep], list[tuple[str, int]]]:
     """The golden call of each call (by its index), and the (step, occurrence) of each
@@ -274,7 +274,7 @@ def _first_left(candidates: deque[int] | None, left: dict[int, GoldenStep]) -> i
     return candidates[0] if candidates else None
 
 
-class _OutputIndex:
+class OutputIndex:
     """The latest step whose output is a value, among the calls before a given one.
 
     Built lazily and only forwards, so that attributing every call of a run costs one
@@ -298,14 +298,14 @@ def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, default=repr)
 
 
-def _attribute(
+def attribute(
     reference: GoldenStep,
     call: StepCall,
     occurrence: int,
     changes: list[FieldChange],
     golden: RecordedRun,
     run: Run,
-    sources: _OutputIndex,
+    sources: OutputIndex,
 ) -> StepDrift:
     propagated: str | None = None
     if reference.inputs != call.inputs:

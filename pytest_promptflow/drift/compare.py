@@ -80,7 +80,7 @@ def compare_output(
     ``facts`` fields: a fact a text adds that they state is no drift. Only drift passes
     them; a comparison without them grounds nothing.
     """
-    if _same(golden, current):
+    if same_value(golden, current):
         return []
     changes: list[FieldChange] = []
     differences: list[_Difference] = []
@@ -165,7 +165,7 @@ def _differences(
     paths deepdiff renders for every item it visits. ``unordered`` lists report what they
     lost and gained.
     """
-    if _same(golden, current):
+    if same_value(golden, current):
         return
     if isinstance(golden, dict) and isinstance(current, dict):
         for key, old in golden.items():
@@ -200,7 +200,7 @@ def _differences(
         differences.append(_Difference(path, kind, golden, current))
 
 
-def _same(golden: Any, current: Any) -> bool:
+def same_value(golden: Any, current: Any) -> bool:
     """Equal as JSON values. Python holds ``True == 1``, at any depth of two containers;
     a flag that became a number, or a number a flag, is a change of type."""
     return golden == current and _no_flag_swapped(golden, current)

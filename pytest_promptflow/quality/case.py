@@ -13,7 +13,7 @@ from pytest_promptflow.drift.compare import FieldChange, compare_output
 from pytest_promptflow.drift.judging import JudgeSession
 from pytest_promptflow.drift.policy import DEFAULTS, PolicyDefaults
 from pytest_promptflow.quality.scoring import Score, Scorer
-from pytest_promptflow.quality.tally import ItemScore, item_scores
+from pytest_promptflow.quality.tally import ItemScore, item_scores, sampled_item_scores
 from pytest_promptflow.trace import Run, StepCall
 
 STILL_CORRECT = "still correct"
@@ -156,3 +156,48 @@ class CaseQuality:
                 ]
             items += item_scores(test, case, step, [self.now(call) for call in calls], golden)
         return items
+
+
+def expected_word(golden: bool | None, now: bool) -> str | None:
+    """What a change did to an item the case expects a value of; None without golden."""
+    if golden is None:
+        return None
+    if golden:
+        return STILL_CORRECT if now else BROKEN
+    return FIXED if now else STILL_WRONG
+
+
+def sampled_items(
+    test: str,
+    case: str,
+    expected: Mapping[str, Mapping[str, Any]],
+    runs: Sequence[Run],
+    golden: Sequence[RecordedRun],
+    judges: JudgeSession,
+    defaults: PolicyDefaults = DEFAULTS,
+) -> list[ItemScore]:
+    """A test item run as several samples (or judged against several golden samples),
+    scored by the majority of its samples on each expected field and metric."""
+    now = [CaseQuality(expected, run, None, judges, defaults) for run in runs]
+    was = [CaseQuality(expected, runs[0], sample, judges, defaults) for sample in golden]
+    steps = list(
+        dict.fromkeys(call.step for run in runs for call in run.calls if call.step in expected)
+    )
+    items: list[ItemScore] = []
+    for step in steps:
+        now_scores = [
+            [quality.now(call) for call in run.calls if call.step == step]
+            for quality, run in zip(now, runs, strict=True)
+        ]
+        golden_scores = [
+            [
+                quality.golden(position)
+                for position, reference in enumerate(sample.steps)
+                if reference.step == step
+            ]
+            for quality, sample in zip(was, golden, strict=True)
+        ]
+        items += sampled_item_scores(
+            test, case, step, [s for s in now_scores if s], [s for s in golden_scores if s]
+        )
+    return items

@@ -506,6 +506,13 @@ def _label_key(value: object) -> tuple[int, object]:
     raise TypeError(f"labels must be JSON scalars (null, bool, number, string), got {value!r}")
 
 
+def label_key(value: object) -> str:
+    """A label's identity as a string: two values are one label when their keys are
+    equal (``1`` and ``1.0``; never ``true`` and ``1``)."""
+    kind, key = _label_key(value)
+    return f"{kind}:{key!r}" if kind != _NUMBER else f"{kind}:{float(key)!r}"  # type: ignore[arg-type]
+
+
 def labels_in_order(values: Iterable[JsonScalar]) -> list[JsonScalar]:
     """The distinct values, sorted: null, then false and true, then numbers by value,
     then strings by code point."""

@@ -41,6 +41,9 @@ class ItemScore(NamedTuple):
     """A metric's value now (the mean over a test item's calls; of a case several test
     items score, the lowest of theirs)."""
     golden_value: float | None = None
+    share: float | None = None
+    """With several samples: the share of them that were correct now."""
+    golden_share: float | None = None
 
     @property
     def fixed(self) -> bool:
@@ -65,6 +68,8 @@ class ItemScore(NamedTuple):
             golden_answered=golden_shown.golden_answered if golden_shown else None,
             value=_lower(self.value, other.value),
             golden_value=_lower(self.golden_value, other.golden_value),
+            share=_lower(self.share, other.share),
+            golden_share=_lower(self.golden_share, other.golden_share),
         )
 
     def outcome_json(self) -> dict[str, Any]:
@@ -77,6 +82,8 @@ class ItemScore(NamedTuple):
             }
         if self.kind == "metric":
             outcome |= {"value": self.value, "golden_value": self.golden_value}
+        if self.share is not None:
+            outcome |= {"share": self.share, "golden_share": self.golden_share}
         return outcome
 
     @classmethod
@@ -97,6 +104,8 @@ class ItemScore(NamedTuple):
             golden_answered=data.get("golden_answered"),
             value=data.get("value"),
             golden_value=data.get("golden_value"),
+            share=data.get("share"),
+            golden_share=data.get("golden_share"),
         )
 
 
@@ -128,8 +137,8 @@ def item_scores(
     """One item's scores on a step, from the scores of each of its calls now and in its
     golden run: correct only when every call is; the answer is the last call's; a
     metric's value is the mean over the calls."""
-    combined_now = _combined(now)
-    combined_golden = _combined(golden) if golden else {}
+    combined_now = combined_calls(now)
+    combined_golden = combined_calls(golden) if golden else {}
     items = []
     for (name, kind), (correct, last, value) in combined_now.items():
         was = combined_golden.get((name, kind))
@@ -153,9 +162,11 @@ def item_scores(
     return items
 
 
-def _combined(
+def combined_calls(
     calls: Sequence[Sequence[Score]],
 ) -> dict[tuple[str, ScoreKind], tuple[bool, Score, float | None]]:
+    """An item's scores on a step from those of its calls: correct only when every call
+    is, the last call's score (its answer), the mean of a metric's values."""
     if len(calls) == 1:  # a step called once in the item, as most are
         return {(score.name, score.kind): (score.correct, score, score.value) for score in calls[0]}
     by_name: dict[tuple[str, ScoreKind], list[Score]] = {}
@@ -357,3 +368,66 @@ class QualityTally:
         self.merge_json(data["rows"])
         self.expected_steps.update(data["expected_steps"])
         self.scored_steps.update(data["scored_steps"])
+
+
+def sampled_item_scores(
+    test: str,
+    case: str,
+    step: str,
+    now: Sequence[Sequence[Sequence[Score]]],
+    golden: Sequence[Sequence[Sequence[Score]]],
+) -> list[ItemScore]:
+    """One item's scores on a step from several samples, each given as the scores of its
+    calls: correct when more than half of its samples are (a tie counts as wrong), its
+    answer the most frequent (a tie to the first in label order), a metric's value the
+    mean over the samples; the share of its samples that were correct beside it."""
+    per_now = [combined_calls(calls) for calls in now]
+    per_golden = [combined_calls(calls) for calls in golden if calls]
+    keys = list(dict.fromkeys(key for sample in per_now for key in sample))
+    items = []
+    for name, kind in keys:
+        found = [sample[(name, kind)] for sample in per_now if (name, kind) in sample]
+        was = [sample[(name, kind)] for sample in per_golden if (name, kind) in sample]
+        last = found[-1][1]
+        correct = sum(entry[0] for entry in found)
+        golden_correct = sum(entry[0] for entry in was)
+        items.append(
+            ItemScore(
+                test,
+                case,
+                step,
+                name,
+                kind,
+                now=2 * correct > len(found),
+                golden=2 * golden_correct > len(was) if was else None,
+                labelled=last.labelled,
+                expected=last.expected,
+                answered=_most_frequent([entry[1].answered for entry in found])
+                if last.labelled
+                else None,
+                golden_answered=_most_frequent([entry[1].answered for entry in was])
+                if last.labelled and was
+                else None,
+                value=_mean_of([entry[2] for entry in found]),
+                golden_value=_mean_of([entry[2] for entry in was]) if was else None,
+                share=correct / len(found),
+                golden_share=golden_correct / len(was) if was else None,
+            )
+        )
+    return items
+
+
+def _most_frequent(answers: Sequence[Any]) -> Any:
+    """The answer given most often; a tie to the first in label order."""
+    counts: dict[str, int] = {}
+    for answer in answers:
+        key = statistics.label_key(answer)
+        counts[key] = counts.get(key, 0) + 1
+    top = max(counts.values())
+    tied = [answer for answer in answers if counts[statistics.label_key(answer)] == top]
+    return statistics.labels_in_order(tied)[0]
+
+
+def _mean_of(values: Sequence[float | None]) -> float | None:
+    known = [value for value in values if value is not None]
+    return math.fsum(known) / len(known) if known else None

@@ -176,6 +176,7 @@ def markdown_report(
         )
     lines += _markdown_usage(tally)
     lines += _markdown_quality(quality, quality_gate)
+    lines += _markdown_samples(tally)
     by_step: dict[str, list[tuple[CaseDrift, StepDrift]]] = {}
     for case in tally.cases:
         for case_step in case.steps:
@@ -263,6 +264,24 @@ def _figures_cell(rate: dict[str, Any] | None, mean: dict[str, Any] | None) -> s
     if mean_text(mean):
         text += f"; {mean_text(mean)}"
     return escape_text(text)
+
+
+def _markdown_samples(tally: SessionTally) -> list[str]:
+    """Each test case run as several samples: how many passed, and its label."""
+    if not tally.samples:
+        return []
+    lines = ["", "| samples | passed | label | test |", "|---:|---:|---|---|"]
+    for case in tally.samples:
+        verdict = "" if case.test_passed else " (**below its minimum pass rate**)"
+        lines.append(
+            _table_row(
+                str(case.n),
+                str(case.passed),
+                escape_text(case.label) + verdict,
+                code_span(case.test),
+            )
+        )
+    return lines
 
 
 def _table_row(*cells: str) -> str:

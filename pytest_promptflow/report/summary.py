@@ -75,6 +75,49 @@ class StepUsageTally:
         self.over_budget += data["over_budget"]
 
 
+@dataclass(frozen=True)
+class CaseSamples:
+    """How many of the samples of one test case passed (their assertions, step contracts
+    and checks), and the share of them it needed."""
+
+    test: str
+    case: str | None
+    n: int
+    passed: int
+    required: float = 1.0
+    """The test's minimum pass rate."""
+
+    @property
+    def rate(self) -> float:
+        return self.passed / self.n
+
+    @property
+    def label(self) -> str:
+        """``stable`` (every sample passed), ``flaky k/N`` (some did) or ``failing`` (none)."""
+        if self.passed == self.n:
+            return "stable"
+        return f"flaky {self.passed}/{self.n}" if self.passed else "failing"
+
+    @property
+    def test_passed(self) -> bool:
+        return self.rate >= self.required
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "test": self.test,
+            "case": self.case,
+            "n": self.n,
+            "passed": self.passed,
+            "label": self.label,
+            "min_pass_rate": self.required,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CaseSamples:
+        return cls(data["test"], data["case"], data["n"], data["passed"],
+                   data.get("min_pass_rate", 1.0))  # fmt: skip
+
+
 @dataclass
 class SessionTally:
     steps: dict[str, StepTally] = field(default_factory=dict)
@@ -84,6 +127,8 @@ class SessionTally:
     usage_cases: list[CaseUsage] = field(default_factory=list)
     """Every case whose figures changed from the golden ones."""
     currency: str = ""
+    samples: list[CaseSamples] = field(default_factory=list)
+    """Every test case run as several samples."""
 
     def _step(self, name: str) -> StepTally:
         return self.steps.setdefault(name, StepTally())
@@ -134,6 +179,12 @@ class SessionTally:
             "steps": steps,
             "cases": [case.to_json() for case in sorted(self.cases, key=_case_order)],
             "usage_cases": [case.to_json() for case in sorted(self.usage_cases, key=_case_order)],
+            # Only sessions that ran samples have them: a one-sample report is as before.
+            **(
+                {"samples": [case.to_json() for case in sorted(self.samples, key=_case_order)]}
+                if self.samples
+                else {}
+            ),
         }
 
     def merge_json(self, data: Mapping[str, Any]) -> None:
@@ -146,6 +197,8 @@ class SessionTally:
         self.usage_cases += [CaseUsage.from_json(case) for case in data.get("usage_cases", [])]
         self.usage_cases.sort(key=lambda case: (case.test, case.case or ""))
         self.currency = self.currency or data.get("currency", "")
+        self.samples += [CaseSamples.from_json(case) for case in data.get("samples", [])]
+        self.samples.sort(key=_case_order)
 
     def summary_lines(self, accept_command: str | None, full: bool = False) -> list[str]:
         """The per-step table, and the command to accept drift unless ``accept_command``
@@ -165,6 +218,7 @@ class SessionTally:
                 f"{drift:>5}  {tally.contract_broken:>15}" + (f"  ({causes})" if causes else "")
             )
         lines += self.usage_lines(full)
+        lines += self.samples_lines()
         drifted = self.drifted_cases
         over = self.over_budget_cases
         if (drifted or over) and accept_command is not None:
@@ -202,6 +256,26 @@ class SessionTally:
             for figures in (tally.now, tally.golden if tally.golden_cases else tally.now)
         )
 
+    def samples_lines(self) -> list[str]:
+        """How the test cases run as several samples fared: each one not stable, with
+        whether it passed its minimum pass rate (``passed, flaky 4/5``)."""
+        if not self.samples:
+            return []
+        labels = [case.label.split(" ")[0] for case in self.samples]
+        counts = ", ".join(
+            f"{labels.count(label)} {label}"
+            for label in ("stable", "flaky", "failing")
+            if label in labels
+        )
+        lines = ["", f"samples: {len(self.samples)} test case(s) run as several samples: {counts}"]
+        for case in sorted(self.samples, key=_case_order):
+            if case.label != "stable":
+                verdict = "passed" if case.test_passed else "failed"
+                lines.append(
+                    f"  {case.test}: {verdict}, {case.label} (minimum {case.required:.0%})"
+                )
+        return lines
+
     def usage_lines(self, full: bool = False) -> list[str]:
         """Per step: model calls, tokens in/out, cost and latency, golden -> now; what a
         ``*`` means, and how to get the figures no call reported."""
@@ -234,7 +308,7 @@ class SessionTally:
         return lines
 
 
-def _case_order(case: CaseDrift | CaseUsage) -> tuple[str, str]:
+def _case_order(case: CaseDrift | CaseUsage | CaseSamples) -> tuple[str, str]:
     return case.test, case.case or ""
 
 
