@@ -223,8 +223,10 @@ def test_a_sample_outside_the_spread_is_drift_naming_the_field_and_both_spreads(
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [
-            '*level: "3 x3, 4 x2" -> "3 x4, 5 x1"  [[]exact, 1 of 5 samples outside the '
-            "golden spread (sample 4)*DRIFT[]]",
+            "  step rate — model: the model answered the same request differently",
+            '    level: "3 x3, 4 x2" -> "3 x4, 5 x1"  [[]exact, 1 of 5 samples outside the '
+            "golden spread (sample 4); shift not confirmed: share of 3 3/5 -> 4/5, p=1; "
+            "noisy; DRIFT[]]",
         ]
     )
     with project.llm.offline():  # kept, so the gate holds offline

@@ -179,11 +179,14 @@ def judge_samples(
             policy = policies[slot.step] = DriftPolicy.of(
                 first.output_types.get(slot.step, Any), defaults
             )
-        changes = _slot_changes(slot, policy, judges, expected_verdict, settings)
+        changes, culprit = _slot_changes(slot, policy, judges, expected_verdict, settings)
         if not changes:
             continue
-        sample, call = slot.calls[0]
-        reference = next((g for g in slot.golden[0] if g is not None), None)
+        # The cause is read off a sample that left the spread, when one did: its prompts,
+        # inputs and answers against its golden call's.
+        position = next((p for p, (s, _) in enumerate(slot.calls) if s == culprit), 0)
+        sample, call = slot.calls[position]
+        reference = next((g for g in slot.golden[position] if g is not None), None)
         if reference is None:
             continue
         index = sources if sample == 0 else OutputIndex(runs[sample].calls)
@@ -218,7 +221,9 @@ def _slot_changes(
     judges: JudgeSession,
     expected_verdict: ExpectedVerdict | None,
     settings: SpreadSettings,
-) -> list[FieldChange]:
+) -> tuple[list[FieldChange], int | None]:
+    """The slot's field changes, and the first new sample that fell outside a field's
+    spread (None when none did)."""
     names: list[str] = []
     for _, call in slot.calls:
         if isinstance(call.output, dict):
@@ -228,19 +233,20 @@ def _slot_changes(
             if reference is not None and isinstance(reference.output, dict):
                 names += [name for name in reference.output if name not in names]
     changes = []
+    culprits: list[int] = []
     for name in names:
         declared = policy.declared_at((name,))
         if isinstance(declared.rule, Ignore):
             continue
         verdict = expected_verdict(slot.step, name) if expected_verdict is not None else None
-        change = (
-            _expected_change(slot, name, policy, verdict)
-            if verdict is not None
-            else _spread_change(slot, name, policy, judges, settings)
-        )
+        if verdict is not None:
+            change = _expected_change(slot, name, policy, verdict)
+        else:
+            change, outside = _spread_change(slot, name, policy, judges, settings)
+            culprits += outside
         if change is not None:
             changes.append(change)
-    return sorted(changes, key=lambda change: change.path)
+    return sorted(changes, key=lambda change: change.path), min(culprits, default=None)
 
 
 _MISSING = object()
@@ -268,12 +274,13 @@ def _spread_change(
     policy: DriftPolicy,
     judges: JudgeSession,
     settings: SpreadSettings,
-) -> FieldChange | None:
+) -> tuple[FieldChange | None, list[int]]:
+    """The field's change across the samples, and the new samples outside its spread."""
     golden = _golden_values(slot, name)
     new = [_value(call.output, name) for _, call in slot.calls]
     new = [value for value in new if value is not _MISSING]
     if not golden or not new:
-        return None
+        return None, []
     rule = policy.rule_at((name,), golden[0])
     finite = has_finite_values(policy.declared_at((name,)).leaf) or (
         isinstance(rule, Exact) and all(_is_int(v) for v in [*golden, *new])
@@ -306,10 +313,11 @@ def _spread_change(
     if finite and len({_key(value) for value in golden}) > 1:
         words.append("noisy")
     if not words:
-        return None
+        return None, outside
     old: Any = spread_text(golden) if finite else golden
     now: Any = spread_text(new) if finite else new
-    return FieldChange(name, "changed", old, now, str(rule), not drifted, "; ".join(words))
+    change = FieldChange(name, "changed", old, now, str(rule), not drifted, "; ".join(words))
+    return change, outside
 
 
 def _expected_change(
