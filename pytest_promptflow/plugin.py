@@ -30,6 +30,7 @@ from pytest_promptflow.drift.policy import DEFAULT_SIMILARITY
 from pytest_promptflow.errors import PromptflowError
 from pytest_promptflow.quality.gate import INI_QUALITY, parse_requirements
 from pytest_promptflow.report.render import report_paths
+from pytest_promptflow.review.pending import PENDING_KEY, PendingChange, pending_path
 from pytest_promptflow.session import PromptflowSession, SampleOutcome, SessionSettings
 from pytest_promptflow.settings import (
     CasesMarker,
@@ -67,6 +68,7 @@ ACCEPT_OPTION = "--promptflow-accept"
 REPORT_OPTION = "--promptflow-report"
 USAGE_OPTION = "--promptflow-usage"
 SAMPLES_OPTION = "--promptflow-samples"
+REVIEW_OPTION = "--promptflow-review"
 INI_SAMPLES = "promptflow_samples"
 INI_MIN_PASS_RATE = "promptflow_min_pass_rate"
 INI_OUTSIDE_SHARE = "promptflow_outside_share"
@@ -88,6 +90,7 @@ session_key = pytest.StashKey[PromptflowSession]()
 recorder_key = pytest.StashKey["SampledRecording"]()
 sampling_key = pytest.StashKey[tuple[int, float]]()
 samples_key = pytest.StashKey[SampleOutcome]()
+pending_key = pytest.StashKey[list[PendingChange]]()
 complete_key = pytest.StashKey[bool]()
 """Whether the test's setup, call and teardown passed, whatever the gate found: then its
 recording is complete and may be written."""
@@ -125,6 +128,13 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
         metavar="PATH",
         help="Write the drift, usage and contract report to PATH (.md, .json or .html); "
         "give it again to write several.",
+    )
+    group.addoption(
+        REVIEW_OPTION,
+        action="store_true",
+        default=False,
+        help="Once the tests ran, review the changes they found step by step (as "
+        "python -m pytest_promptflow review does).",
     )
     group.addoption(
         SAMPLES_OPTION,
@@ -685,6 +695,13 @@ class PromptflowTestHooks:
                 else:
                     if written is not None and recorder.seed is not None:
                         _note_own_recording(item, written, recorder.seed.source)
+                    found: list[PendingChange] = item.stash.get(pending_key, [])
+                    promptflow.note_written(
+                        item.nodeid,
+                        found,
+                        written or recorder.recorders[0].read_from,
+                        item.config.rootpath,
+                    )
                     if promptflow.settings.recording.accept:
                         # Accepting, the gate fails nothing: complete means passed.
                         promptflow.acceptance.note_test(
@@ -775,6 +792,7 @@ def _gate(item: pytest.Item, report: pytest.TestReport, recorder: SampledRecordi
         _accept_command(item.config, item.nodeid),
         item.stash.get(samples_key, None),
     )
+    item.stash[pending_key] = verdict.pending
     if verdict.error is not None:
         report.outcome = "failed"
         report.longrepr = verdict.error
@@ -837,6 +855,11 @@ def promptflow_record_mode(pytestconfig: pytest.Config) -> str:
 def pytest_unconfigure(config: pytest.Config) -> None:
     # The project's judge was set by a conftest of this session; the next starts afresh.
     use_judge(None)
+    if config.getoption(REVIEW_OPTION) and not hasattr(config, "workerinput"):
+        from pytest_promptflow.review.run import review_pending
+
+        cache_dir = config.rootpath / config.getini("cache_dir")
+        review_pending(config.rootpath, pending_path(cache_dir))
 
 
 @pytest.hookimpl(wrapper=True)
@@ -867,6 +890,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         worker_output[WORKER_OUTPUT_KEY] = promptflow.worker_output()
         return
     promptflow.write_reports(_accept_command(config))
+    cache = getattr(config, "cache", None)
+    if cache is not None and (promptflow.ran or promptflow.pending):
+        # Kept for review (python -m pytest_promptflow review): this session's findings,
+        # and those of the tests it did not run.
+        cache.set(PENDING_KEY, promptflow.pending_document(cache.get(PENDING_KEY, None)))
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -35,10 +35,18 @@ from pytest_promptflow.report.acceptance import Acceptance
 from pytest_promptflow.report.quality import quality_lines
 from pytest_promptflow.report.render import drift_message, write_reports
 from pytest_promptflow.report.summary import CaseSamples, SessionTally
+from pytest_promptflow.review.pending import (
+    PendingChange,
+    file_hash,
+    pending_changes,
+    pending_document,
+    replaced,
+)
 from pytest_promptflow.steps import Step, find_step
 from pytest_promptflow.usage import Prices
 
 if TYPE_CHECKING:
+    from pytest_promptflow.cassette.recorder import CaseRecorder
     from pytest_promptflow.cassette.samples import SampledRecording
 
 UsageTable = Literal["compact", "full"]
@@ -96,6 +104,8 @@ class TestVerdict:
     """Why the test fails at the gate (drift, over budget, broken expected values)."""
     error: str | None = None
     """The gate could not judge the test (a judge or a metric failed)."""
+    pending: list[PendingChange] = field(default_factory=list)
+    """The steps it found changed, for review; their file and hash come once written."""
 
 
 @dataclass
@@ -112,6 +122,10 @@ class PromptflowSession:
     expected_by_case: dict[tuple[str, str], Mapping[str, Any]] = field(default_factory=dict)
     """The expected values of every case collected, by test function and case id."""
     own_recordings: dict[str, tuple[str, str]] = field(default_factory=dict)
+    pending: list[PendingChange] = field(default_factory=list)
+    """What the session found that accepting would take, for review."""
+    ran: set[str] = field(default_factory=set)
+    """Every promptflow test the session ran (their pending changes are replaced)."""
     """Step tests that wrote recorded runs of their own: node id -> (file, its source)."""
     quality_gate: list[GateResult] | None = None
     """The quality gate's results, once evaluated at the end of the session."""
@@ -177,7 +191,10 @@ class PromptflowSession:
             self.settings.prices,
             self.settings.budget,
         )
-        return self._verdict(verdict, usage, accept_command)
+        result = self._verdict(verdict, usage, accept_command)
+        if not self.settings.recording.accept:
+            result.pending = pending_drafts(test, run.case_id, verdict, usage, recorder)
+        return result
 
     def _judge_samples(
         self,
@@ -286,6 +303,8 @@ class PromptflowSession:
             "acceptance": self.acceptance.to_json(),
             "waiting": dict(self.waiting_step_tests),
             "own_recordings": dict(self.own_recordings),
+            "pending": [entry.to_json() for entry in self.pending],
+            "ran": sorted(self.ran),
             "pruning": self.pruning.to_json(),
         }
 
@@ -297,12 +316,36 @@ class PromptflowSession:
         if "acceptance" in output:
             self.acceptance.merge_json(output["acceptance"])
         self.waiting_step_tests.update(output.get("waiting", {}))
+        self.pending += [PendingChange.from_json(entry) for entry in output.get("pending", [])]
+        self.ran.update(output.get("ran", []))
         own = output.get("own_recordings", {})
         self.own_recordings.update({test: (where[0], where[1]) for test, where in own.items()})
         if "pruning" in output:
             self.pruning.merge_json(output["pruning"])
 
     # -- the end ----------------------------------------------------------------------------
+
+    def note_written(
+        self, test: str, pending: Sequence[PendingChange], path: Path, rootdir: Path
+    ) -> None:
+        """A test ended: its pending changes apply to the recorded run at ``path`` as it
+        is now."""
+        self.ran.add(test)
+        digest = file_hash(path)
+        if digest is None:
+            return
+        shown = path.relative_to(rootdir).as_posix() if path.is_relative_to(rootdir) else str(path)
+        for entry in pending:
+            entry.file, entry.hash = shown, digest
+            self.pending.append(entry)
+
+    def pending_document(self, existing: object) -> dict[str, Any]:
+        """The pending changes after this session: ``existing`` (the cache's) less those of
+        the tests it ran, and what it found, scrubbed of the session's secrets."""
+        entries = replaced(pending_changes(existing), self.ran, self.pending)
+        document = pending_document(entries)
+        scrubbed: dict[str, Any] = self.scrubber.json(document)
+        return scrubbed
 
     def evaluate_quality_gate(self) -> list[GateResult]:
         self.quality_gate = evaluate(self.settings.requirements, self.quality.sorted_rows())
@@ -366,3 +409,30 @@ def _fields_of(
         return None
     fields = output_fields(found.boundary.output_annotation) or {}
     return set(fields), {getattr(m, "__name__", repr(m)) for m in found.metrics}
+
+
+def pending_drafts(
+    test: str,
+    case: str | None,
+    verdict: CaseDrift | None,
+    usage: CaseUsage,
+    recorder: CaseRecorder,
+) -> list[PendingChange]:
+    """The steps of a test case that drifted, broke an expected value or went over
+    budget, each with what accepting it would write."""
+    drifts: dict[str, list[dict[str, Any]]] = {}
+    for step in verdict.steps if verdict is not None else []:
+        broken = any(change.expected == "broken" for change in step.changes)
+        if step.drifted or broken:
+            drifts.setdefault(step.step, []).append(step.to_json())
+    budget = {step.step: step.to_json() for step in usage.steps if step.over_budget}
+    if not drifts and not budget:
+        return []
+    golden, sources = recorder.accepted_golden()
+    steps = [g.model_dump(mode="json", exclude_none=True, by_alias=True) for g in golden]
+    return [
+        PendingChange(
+            test, case, name, "", "", drifts.get(name, []), budget.get(name), steps, dict(sources)
+        )
+        for name in sorted(drifts.keys() | budget.keys())
+    ]

@@ -235,14 +235,9 @@ class CaseRecorder:
             used = sorted(self._index.used)
             interactions = [self._interactions[p] for p in used] + self.recorded_in_stable_order
         if (accepting or first_record) and self.run.calls:
-            steps = self._kept_where_unchanged(golden_steps(self.stored_run(), _answer_usage))
+            steps, sources = self.accepted_golden()
             if self._same_as_seed(steps):
                 return None
-            sources = {
-                version: self.scrubber.text(source)
-                for version, source in sorted(self.run.prompt_sources.items())
-                if any(version in call.prompts.values() for call in self.run.calls)
-            }
         elif interactions is None or (loaded is None and not interactions):
             return None
         return RecordedRun(
@@ -253,6 +248,18 @@ class CaseRecorder:
             prompt_sources=sources,
             isolated=True if self.seed is not None else None,
         )
+
+    def accepted_golden(self) -> tuple[list[GoldenStep], dict[str, str]]:
+        """The golden values and prompt sources accepting this run writes: every step call
+        as it is now (each one that did not change kept as it was written), and the
+        source of every prompt version they used."""
+        steps = self._kept_where_unchanged(golden_steps(self.stored_run(), _answer_usage))
+        sources = {
+            version: self.scrubber.text(source)
+            for version, source in sorted(self.run.prompt_sources.items())
+            if any(version in call.prompts.values() for call in self.run.calls)
+        }
+        return steps, sources
 
     def _kept_where_unchanged(self, steps: list[GoldenStep]) -> list[GoldenStep]:
         """The new golden values, with each one that did not change kept as it was

@@ -40,6 +40,7 @@ from pytest_promptflow.report.quality import (
     verdict_text,
 )
 from pytest_promptflow.report.summary import PARTIAL_LEGEND, SessionTally, cost_text, tokens_text
+from pytest_promptflow.review.pending import step_accept_command
 from pytest_promptflow.usage import Figures
 
 ACCEPT_OPTION = "--promptflow-accept"
@@ -215,6 +216,12 @@ class Row:
     @property
     def accept_command(self) -> str:
         return accept_command_for(self.test)
+
+    @property
+    def step_accept_command(self) -> str:
+        """The command that accepts this step of this case alone, from the pending
+        changes, without running the tests."""
+        return step_accept_command(self.test, self.step)
 
     @property
     def changes(self) -> list[FieldChange]:

@@ -38,6 +38,7 @@ from pytest_promptflow.report.summary import (
     SessionTally,
     usage_row,
 )
+from pytest_promptflow.review.pending import step_accept_command
 
 REPORT_SCHEMA_VERSION = 3
 """3: quality rows and the quality gate; 2: usage figures."""
@@ -191,6 +192,9 @@ def markdown_report(
                 f"{escape_text(step_drift.cause)}: {escape_text(step_drift.detail)}"
             )
             lines += [f"  - {code_span(c.path)}: {_markdown_change(c)}" for c in step_drift.changes]
+            if step_drift.drifted or any(c.expected == "broken" for c in step_drift.changes):
+                command = step_accept_command(case.test, step_drift.step)
+                lines.append(f"  - accept this step: {code_span(command)}")
             prompt_diffs.update(step_drift.prompt_diffs)
         for prompt, diff in sorted(prompt_diffs.items()):
             if diff:
