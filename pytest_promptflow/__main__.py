@@ -4,6 +4,7 @@ pending changes the last sessions found, reviewed step by step or accepted by se
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -75,7 +76,7 @@ def _accept(
         print("no pending change matches; nothing accepted")
         return 0
     applied = apply(rootdir, chosen, entries)
-    write_remaining(path, entries, applied.accepted)
+    write_remaining(path, entries, applied.accepted, rootdir, applied.files)
     outcome = Outcome(accepted=applied.accepted, refused=applied.refused, files=applied.files)
     for entry in applied.accepted:
         print(f"accepted: {entry.test} step {entry.step} ({', '.join(entry.causes)})")
@@ -84,4 +85,9 @@ def _accept(
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # a pager or ``head`` stopped reading: nothing more to say
+        # As the Python documentation advises: the rest of the output goes nowhere.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)

@@ -858,6 +858,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if config.getoption(REVIEW_OPTION) and not hasattr(config, "workerinput"):
         from pytest_promptflow.review.run import review_pending
 
+        # The review talks to the terminal, as a debugger does: pytest's capture lets go.
+        capture = config.pluginmanager.getplugin("capturemanager")
+        if capture is not None:
+            capture.suspend_global_capture(in_=True)
         cache_dir = config.rootpath / config.getini("cache_dir")
         review_pending(config.rootpath, pending_path(cache_dir))
 

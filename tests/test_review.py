@@ -131,7 +131,10 @@ def test_a_session_that_finds_drift_writes_each_change_pending(edited: Project) 
     assert first["file"] == "cassettes/test_chain/test_label/a.json"
     assert first["drifts"][0]["cause"] == "prompt"
     assert first["drifts"][0]["changes"][0]["path"] == "value"
-    assert [g["step"] for g in first["golden"]] == ["label", "summarize"]
+    # The golden values accepting writes, as text: their keys in the order of the file.
+    golden = json.loads(first["golden"])
+    assert [g["step"] for g in golden] == ["label", "summarize"]
+    assert list(golden[0]) == list(json.loads(cassette(edited, "a").read_text())["steps"][0])
     text = (edited.path / ".pytest_cache" / "v" / "promptflow" / "pending").read_text()
     assert not any(token in text for token in CANARY_TOKENS)
 
@@ -266,6 +269,11 @@ def test_two_changed_steps_of_one_case_one_accepted_the_other_rejected(
     replayed.assert_outcomes(failed=1)
     replayed.stdout.fnmatch_lines(["*step summarize*"])
     replayed.stdout.no_fnmatch_line("*step label —*")
+    # The rejected step stays pending, and still applies to the file its case now has.
+    later = command(edited, "accept", "--test", node("a"), "--step", "summarize")
+    assert later.returncode == 0, later.stdout
+    with edited.llm.offline():
+        edited.run(node("a")).assert_outcomes(passed=1)
 
 
 def test_the_reports_carry_each_case_and_step_s_accept_command(edited: Project) -> None:
@@ -281,3 +289,112 @@ def test_the_reports_carry_each_case_and_step_s_accept_command(edited: Project) 
         )
         assert f"accept this step: `{command_text}`" in markdown
         assert command_text.replace("'", "&#39;") in page
+
+
+def test_promptflow_review_runs_the_tests_then_reviews_what_they_found(edited: Project) -> None:
+    with edited.llm.offline():
+        screen = drive(
+            ["-m", "pytest", "--promptflow-review", "-n", "2"],
+            ["A"],
+            edited.path,
+            KEYS_HELP,
+        )
+
+    assert "3 failed" in screen  # the tests ran first, on two workers
+    assert "[1/3] test_chain.py::test_label[a] — step label" in screen
+    assert "accepted 3, rejected 0, skipped 0" in screen
+    assert pending(edited) == []
+    with edited.llm.offline():
+        edited.run().assert_outcomes(passed=3)
+
+
+def test_d_shows_every_value_whole_and_the_prompt_s_template_diff(edited: Project) -> None:
+    screen = drive(["-m", "pytest_promptflow", "review"], ["d", "S"], edited.path, KEYS_HELP)
+
+    assert "template diff of prompt label:" in screen
+    assert "-Label {{ topic }}" in screen
+    assert "+Label this: {{ topic }}" in screen
+    assert "accepted 0, rejected 0, skipped 3" in screen
+    assert len(pending(edited)) == 3
+
+
+def test_a_pending_change_carries_its_budget_overrun_and_broken_expected_value(
+    edited: Project,
+) -> None:
+    topics = edited.path / "fixtures" / "topics.jsonl"
+    expected = {"label": {"value": "Label topic a -> label"}}
+    lines = topics.read_text().splitlines()
+    lines[0] = json.dumps(json.loads(lines[0]) | {"expected": expected})
+    topics.write_text("\n".join(lines) + "\n")
+    edited.pytester.makeini("[pytest]\npromptflow_budget = label: output_tokens +0\n")
+
+    with edited.llm.offline():
+        run(edited).assert_outcomes(failed=3)
+
+    first = pending(edited)[0]
+    assert first["test"] == node("a")
+    assert first["budget"]["over_budget"][0]["metric"] == "output_tokens"
+    shown = command(edited, "review")
+    assert (
+        "- test_chain.py::test_label[a] step label (drift, broken, over budget; prompt)"
+        in shown.stdout
+    )
+
+
+DOWNSTREAM = """
+LABEL = Prompt.load("prompts/label.j2")
+SUMMARY = Prompt.from_string("Summarize {{ label }}", name="summary")
+
+
+class Label(BaseModel):
+    value: Annotated[str, drift.exact()]
+
+
+class Summary(BaseModel):
+    text: Annotated[str, drift.exact()]
+
+
+@step(prompt=LABEL)
+def label(topic: str) -> Label:
+    return Label.model_validate_json(ask(LABEL.render(topic=topic)))
+
+
+@step(prompt=SUMMARY)
+def summarize(label: str) -> Summary:
+    return Summary.model_validate_json(ask(SUMMARY.render(label=label)))
+
+
+@pytest.mark.promptflow_cases("topics.jsonl")
+def test_label(chain_case):
+    summarize(label(chain_case.input["topic"]).value)
+"""
+
+
+def test_accepting_a_case_s_changed_step_renews_the_steps_downstream_that_passed(
+    edited: Project, tmp_path: Path
+) -> None:
+    # summarize now reads the label: after the edit its request and inputs change, and
+    # it answers the same, so it passes the gate and only label waits for review.
+    edited.write(HEADER + textwrap.dedent(DOWNSTREAM))
+    for template in (OLD, NEW):
+        for case in CASES:
+            text = template.replace("{{ topic }}", f"topic {case}")
+            edited.llm.answers[f"Summarize {text} -> label"] = json.dumps({"text": case})
+    (edited.path / "prompts" / "label.j2").write_text(OLD)
+    shutil.rmtree(edited.cassettes)
+    run(edited, "--promptflow-record=all").assert_outcomes(passed=3)
+    (edited.path / "prompts" / "label.j2").write_text(NEW)
+    run(edited, "--promptflow-record=new").assert_outcomes(failed=3)
+    assert [(c["test"], c["step"]) for c in pending(edited)] == [(node(c), "label") for c in CASES]
+    expected = accepted_by_the_plugin(edited, tmp_path, "a")
+    before = json.loads(cassette(edited, "a").read_text())
+
+    accepted = command(edited, "accept", "--case", "a")
+
+    assert accepted.returncode == 0, accepted.stdout
+    assert cassette(edited, "a").read_bytes() == expected["a"]
+    after = json.loads(cassette(edited, "a").read_text())
+    assert after["steps"][1]["inputs"] != before["steps"][1]["inputs"]
+    assert after["steps"][1]["output"] == before["steps"][1]["output"]
+    with edited.llm.offline():
+        edited.run(node("a")).assert_outcomes(passed=1)

@@ -4,8 +4,10 @@ steps written into its recorded run, with no test run and no network call.
 What is written for an accepted step is what ``--promptflow-accept`` writes for it: the
 step's golden calls as the session found them, the source of each prompt version they
 use, and the step's recordings that no accepted call used pruned (a superseded prompt
-version's). The other steps of the case keep their golden values. A recorded run holds
-every step of its case, so the decisions on one file are written together, once.
+version's). A step of the case with a pending change that is not accepted keeps its
+golden values; the steps that passed the gate take what accepting the case writes for
+them. A recorded run holds every step of its case, so the decisions on one file are
+written together, once.
 """
 
 from __future__ import annotations
@@ -65,27 +67,32 @@ def accept_file(
     run = read_recorded_run(path)
     if run is None:
         raise PromptflowError(f"{accepted[0].file} no longer exists")
-    steps = {entry.step for entry in accepted}
+    taken = {entry.step for entry in accepted}
+    # Steps with a pending change that is not accepted keep their golden values; every
+    # other step passed the gate, and takes what accepting the case would write for it
+    # (its inputs and answers may have changed with an upstream step's), so that
+    # accepting every pending step of a case writes what --promptflow-accept writes.
+    kept = {entry.step for entry in pending} - taken
     new = [GoldenStep.model_validate(step) for step in accepted[0].golden]
     old = list(run.steps)
     if [s.step for s in old] == [s.step for s in new]:
-        golden = [n if n.step in steps else o for o, n in zip(old, new, strict=True)]
+        golden = [o if n.step in kept else n for o, n in zip(old, new, strict=True)]
     else:
         # Calls were added or went missing: the order and parents of the golden calls
         # change, which only accepting every changed step of the case together can keep.
-        others = sorted({entry.step for entry in pending} - steps)
-        if others:
+        if kept:
             raise PromptflowError(
                 f"{accepted[0].file}: the calls of the case changed (a call added or "
-                f"missing), so its steps {', '.join(sorted(steps))} can only be accepted "
-                f"together with {', '.join(others)}"
+                f"missing), so its steps {', '.join(sorted(taken))} can only be accepted "
+                f"together with {', '.join(sorted(kept))}"
             )
         golden = new
-    used = {answer for call in golden if call.step in steps for answer in call.responses}
+    renewed = {call.step for call in golden} - kept
+    used = {answer for call in golden if call.step in renewed for answer in call.responses}
     interactions = [
         interaction
         for interaction in run.interactions
-        if interaction.step not in steps
+        if interaction.step not in renewed
         or interaction.judge is not None
         or interaction.sample is not None
         or response_fingerprint(interaction.response) in used

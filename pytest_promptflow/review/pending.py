@@ -105,7 +105,9 @@ class PendingChange:
             "hash": self.hash,
             "drifts": self.drifts,
             "budget": self.budget,
-            "golden": self.golden,
+            # As text: pytest's cache sorts the keys of what it stores, and accepting must
+            # write each golden value with its keys in the order the recorder wrote them.
+            "golden": json.dumps(self.golden, ensure_ascii=False),
             "prompt_sources": self.prompt_sources,
         }
 
@@ -119,9 +121,16 @@ class PendingChange:
             data["hash"],
             list(data.get("drifts", [])),
             data.get("budget"),
-            list(data.get("golden", [])),
+            _golden_calls(data.get("golden", [])),
             dict(data.get("prompt_sources", {})),
         )
+
+
+def _golden_calls(stored: object) -> list[dict[str, Any]]:
+    calls = json.loads(stored) if isinstance(stored, str) else stored
+    if not isinstance(calls, list):
+        raise TypeError("golden is not a list of step calls")
+    return calls
 
 
 def pending_document(entries: Iterable[PendingChange]) -> dict[str, Any]:

@@ -34,6 +34,6 @@ def review_pending(
     color = "NO_COLOR" not in os.environ
     with terminal_keys() as key:
         outcome = review(rootdir, entries, key, stdout, color=color)
-    write_remaining(path, entries, outcome.accepted)
+    write_remaining(path, entries, outcome.accepted, rootdir, outcome.files)
     print("\n".join(outcome.summary_lines()), file=stdout)
     return 0
