@@ -175,8 +175,11 @@ def test_a_group_shows_its_count_and_every_case_its_anchor_and_accept_command(
         for step in ("summarize", "shout", "sign"):
             section = page.locator(f"#{case_anchor(node(case), step)}")
             assert section.count() == 1, (case, step)
-            accept = section.locator(".accept code").text_content()
-            assert accept == f"pytest '{node(case)}' --promptflow-accept"
+            accept = section.locator(".accept code").all_text_contents()
+            assert accept == [
+                f"pytest '{node(case)}' --promptflow-accept",
+                f"python -m pytest_promptflow accept --test '{node(case)}' --step {step}",
+            ]
 
     # A link to a listed case opens it, whatever the filters say.
     page.check("#drift-only")

@@ -116,6 +116,8 @@ def test_the_markdown_report_has_the_table_the_changes_and_the_prompt_diff(
             '`"Exports of large files are too slow."` (similar(0.8), score 0.941; tolerated)',
             f"- **outage** (drift) — prompt: classify changed {OLD} -> {NEW}",
             "  - `level`: `5` → `4` (exact; **drift**)",
+            "  - accept this step: `python -m pytest_promptflow accept --test "
+            "'test_chain.py::test_triage[outage]' --step classify`",
             "",
             "<details><summary>prompt <code>classify</code> diff</summary>",
             "",
