@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pytest_promptflow.cassette.format import GoldenStep, RecordedRun
-from pytest_promptflow.drift.compare import FieldChange, compare_output
+from pytest_promptflow.drift.compare import FieldChange
 from pytest_promptflow.drift.judging import JudgeSession
 from pytest_promptflow.drift.policy import DEFAULTS, PolicyDefaults
 from pytest_promptflow.quality.scoring import Score, Scorer
@@ -103,8 +103,7 @@ class CaseQuality:
         if call.error is not None or reference.output != call.output:
             return False
         # Equal to Python, and so to JSON unless a flag stands for a number somewhere.
-        policy = self._scorer(call.step).policy
-        return not compare_output(reference.output, call.output, policy)
+        return _same_json(reference.output, call.output)
 
     def judged_changes(
         self, call: StepCall, golden_position: int, changes: list[FieldChange]
@@ -201,3 +200,17 @@ def sampled_items(
             test, case, step, [s for s in now_scores if s], [s for s in golden_scores if s]
         )
     return items
+
+
+def _same_json(first: Any, second: Any) -> bool:
+    """Whether two JSON values that Python holds equal are the same JSON value: a flag
+    nowhere stands where the other has a number (``True == 1`` to Python)."""
+    if isinstance(first, bool) or isinstance(second, bool):
+        return type(first) is type(second) and first == second
+    if isinstance(first, dict):
+        return isinstance(second, dict) and all(
+            key in second and _same_json(value, second[key]) for key, value in first.items()
+        )
+    if isinstance(first, list):
+        return isinstance(second, list) and all(map(_same_json, first, second))
+    return bool(first == second)
