@@ -174,7 +174,7 @@ def terminal_keys() -> Iterator[KeyReader]:
 
     descriptor = (sys.__stdin__ or sys.stdin).fileno()  # not pytest's captured stdin
     saved = termios.tcgetattr(descriptor)
-    tty.setcbreak(descriptor)
+    tty.setcbreak(descriptor, termios.TCSANOW)  # keys typed ahead are kept
     try:
         yield lambda: os.read(descriptor, 1).decode("utf-8", "replace")
     finally:
