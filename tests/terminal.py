@@ -21,10 +21,12 @@ def drive(
     cwd: Path,
     prompt: str,
     timeout: float = 60.0,
+    typed_ahead: str = "",
 ) -> str:
     """Run ``arguments`` on a pseudo-terminal in ``cwd``, pressing each of ``keys`` once
     ``prompt`` has been shown one more time, and return everything it printed (without
-    colour codes) once it exits."""
+    colour codes) once it exits. ``typed_ahead`` is typed as soon as the command starts,
+    before it shows anything."""
     primary, secondary = pty.openpty()
     env = {**os.environ, "COLUMNS": "120", "LINES": "40", "TERM": "xterm"}
     process = subprocess.Popen(
@@ -32,6 +34,8 @@ def drive(
         cwd=cwd, env=env, close_fds=True,
     )  # fmt: skip
     os.close(secondary)
+    if typed_ahead:
+        os.write(primary, typed_ahead.encode())
     output = b""
     pressed = 0
     deadline = time.monotonic() + timeout

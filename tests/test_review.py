@@ -238,6 +238,15 @@ def test_the_review_in_a_terminal_accepts_two_and_rejects_one(
         edited.run().assert_outcomes(passed=2, failed=1)
 
 
+def test_keys_typed_before_the_first_screen_are_taken_in_order(edited: Project) -> None:
+    screen = drive(
+        ["-m", "pytest_promptflow", "review"], [], edited.path, KEYS_HELP, typed_ahead="ars"
+    )
+
+    assert "accepted 1, rejected 1, skipped 1" in screen
+    assert [c["test"] for c in pending(edited)] == [node("b"), node("c")]
+
+
 def test_quitting_keeps_what_was_decided_and_the_rest_pending(edited: Project) -> None:
     screen = drive(["-m", "pytest_promptflow", "review"], ["a", "q"], edited.path, KEYS_HELP)
 
