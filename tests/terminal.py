@@ -12,6 +12,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import pyte
+
+COLUMNS, LINES = 120, 40
 _ESCAPES = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
 
 
@@ -22,13 +25,15 @@ def drive(
     prompt: str,
     timeout: float = 60.0,
     typed_ahead: str = "",
+    final_screen: list[str] | None = None,
 ) -> str:
     """Run ``arguments`` on a pseudo-terminal in ``cwd``, pressing each of ``keys`` once
     ``prompt`` has been shown one more time, and return everything it printed (without
     colour codes) once it exits. ``typed_ahead`` is typed as soon as the command starts,
-    before it shows anything."""
+    before it shows anything; ``final_screen``, when given, receives the lines the terminal (a
+    VT100 emulator of its size) shows when the command exits."""
     primary, secondary = pty.openpty()
-    env = {**os.environ, "COLUMNS": "120", "LINES": "40", "TERM": "xterm"}
+    env = {**os.environ, "COLUMNS": str(COLUMNS), "LINES": str(LINES), "TERM": "xterm"}
     process = subprocess.Popen(
         [sys.executable, *arguments], stdin=secondary, stdout=secondary, stderr=secondary,
         cwd=cwd, env=env, close_fds=True,
@@ -63,4 +68,8 @@ def drive(
             process.kill()
         process.wait()
         os.close(primary)
+    if final_screen is not None:
+        screen = pyte.Screen(COLUMNS, LINES)
+        pyte.ByteStream(screen).feed(output)
+        final_screen += [line.rstrip() for line in screen.display]
     return _ESCAPES.sub(b"", output).decode("utf-8", "replace").replace("\r\n", "\n")

@@ -247,6 +247,20 @@ def test_keys_typed_before_the_first_screen_are_taken_in_order(edited: Project) 
     assert [c["test"] for c in pending(edited)] == [node("b"), node("c")]
 
 
+def test_each_change_has_the_screen_to_itself(edited: Project) -> None:
+    final: list[str] = []
+
+    drive(["-m", "pytest_promptflow", "review"], ["a", "s", "r"], edited.path, KEYS_HELP,
+          final_screen=final)  # fmt: skip
+
+    shown = "\n".join(final)
+    assert "[3/3] test_chain.py::test_label[c] — step label" in shown
+    assert "[1/3]" not in shown
+    assert "[2/3]" not in shown
+    assert shown.count(KEYS_HELP) == 1
+    assert "accepted 1, rejected 1, skipped 1" in shown
+
+
 def test_quitting_keeps_what_was_decided_and_the_rest_pending(edited: Project) -> None:
     screen = drive(["-m", "pytest_promptflow", "review"], ["a", "q"], edited.path, KEYS_HELP)
 

@@ -33,7 +33,7 @@ def review_pending(
         return 0
     color = "NO_COLOR" not in os.environ
     with terminal_keys() as key:
-        outcome = review(rootdir, entries, key, stdout, color=color)
+        outcome = review(rootdir, entries, key, stdout, color=color, clear=True)
     write_remaining(path, entries, outcome.accepted, rootdir, outcome.files)
     print("\n".join(outcome.summary_lines()), file=stdout)
     return 0

@@ -30,6 +30,7 @@ from pytest_promptflow.review.pending import PendingChange, step_accept_command
 
 KeyReader = Callable[[], str]
 KEYS_HELP = "a accept  r reject  s skip  A/R/S every change left  d full diff  q quit"
+_CLEAR_SCREEN = "\x1b[H\x1b[2J"
 _WORDS = re.compile(r"\s+|\w+|[^\w\s]")
 
 
@@ -195,6 +196,7 @@ def review(
     out: TextIO,
     color: bool = False,
     width: int | None = None,
+    clear: bool = False,
 ) -> Outcome:
     """Review ``entries`` one screen at a time, reading each decision with ``key``; the
     decisions on one recorded run are written when the review leaves its case's file
@@ -221,6 +223,8 @@ def review(
             full = False
             while decision is None:
                 screen = screen_lines(entry, position + 1, total, width, color, full)
+                if clear:  # each change on a screen of its own, as cargo-insta shows them
+                    out.write(_CLEAR_SCREEN)
                 print("\n".join(screen), file=out)
                 out.flush()
                 pressed = key()
