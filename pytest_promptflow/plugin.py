@@ -696,12 +696,19 @@ class PromptflowTestHooks:
                     if written is not None and recorder.seed is not None:
                         _note_own_recording(item, written, recorder.seed.source)
                     found: list[PendingChange] = item.stash.get(pending_key, [])
-                    promptflow.note_written(
-                        item.nodeid,
-                        found,
-                        written or recorder.recorders[0].read_from,
-                        item.config.rootpath,
-                    )
+                    if found:
+                        narrowed = promptflow.pruning.narrowed_by(
+                            vars(item.config.option), item.config.args
+                        )
+                        promptflow.note_written(
+                            item.nodeid,
+                            found,
+                            written or recorder.recorders[0].read_from,
+                            item.config.rootpath,
+                            whole_module=narrowed is None,
+                        )
+                    else:
+                        promptflow.ran.add(item.nodeid)
                     if promptflow.settings.recording.accept:
                         # Accepting, the gate fails nothing: complete means passed.
                         promptflow.acceptance.note_test(

@@ -326,17 +326,22 @@ class PromptflowSession:
     # -- the end ----------------------------------------------------------------------------
 
     def note_written(
-        self, test: str, pending: Sequence[PendingChange], path: Path, rootdir: Path
+        self,
+        test: str,
+        pending: Sequence[PendingChange],
+        path: Path,
+        rootdir: Path,
+        whole_module: bool,
     ) -> None:
         """A test ended: its pending changes apply to the recorded run at ``path`` as it
-        is now."""
+        is now; ``whole_module`` when the session saw every test of its module."""
         self.ran.add(test)
         digest = file_hash(path)
         if digest is None:
             return
         shown = path.relative_to(rootdir).as_posix() if path.is_relative_to(rootdir) else str(path)
         for entry in pending:
-            entry.file, entry.hash = shown, digest
+            entry.file, entry.hash, entry.whole_module = shown, digest, whole_module
             self.pending.append(entry)
 
     def pending_document(self, existing: object) -> dict[str, Any]:

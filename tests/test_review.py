@@ -421,3 +421,24 @@ def test_accepting_a_case_s_changed_step_renews_the_steps_downstream_that_passed
     assert after["steps"][1]["output"] == before["steps"][1]["output"]
     with edited.llm.offline():
         edited.run(node("a")).assert_outcomes(passed=1)
+
+
+def test_what_a_session_of_some_tests_found_is_accepted_without_pruning(
+    edited: Project,
+) -> None:
+    # Case a found drifting again by a session of that test alone, which cannot know
+    # what the module's other tests replay; b as the whole module's session found it.
+    with edited.llm.offline():
+        run(edited, node("a")).assert_outcomes(failed=1)
+    recorded = {case: json.loads(cassette(edited, case).read_text()) for case in "ab"}
+    assert [len(recorded[case]["interactions"]) for case in "ab"] == [3, 3]
+
+    for case in "ab":
+        assert command(edited, "accept", "--case", case).returncode == 0
+
+    a, b = (json.loads(cassette(edited, case).read_text()) for case in "ab")
+    assert a["interactions"] == recorded["a"]["interactions"]
+    assert a["steps"][0]["output"] == {"value": "Label this: topic a -> label"}
+    assert len(b["interactions"]) == 2  # the old prompt's recording dropped
+    with edited.llm.offline():
+        edited.run(node("a"), node("b")).assert_outcomes(passed=2)

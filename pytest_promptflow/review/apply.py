@@ -2,12 +2,12 @@
 steps written into its recorded run, with no test run and no network call.
 
 What is written for an accepted step is what ``--promptflow-accept`` writes for it: the
-step's golden calls as the session found them, the source of each prompt version they
-use, and the step's recordings that no accepted call used pruned (a superseded prompt
-version's). A step of the case with a pending change that is not accepted keeps its
-golden values; the steps that passed the gate take what accepting the case writes for
-them. A recorded run holds every step of its case, so the decisions on one file are
-written together, once.
+step's golden calls as the session found them and the source of each prompt version they
+use; when the session that found them saw every test of their module, the step's
+recordings that no accepted call used are pruned (a superseded prompt version's). A step
+of the case with a pending change that is not accepted keeps its golden values; the
+steps that passed the gate take what accepting the case writes for them. A recorded run
+holds every step of its case, so the decisions on one file are written together, once.
 """
 
 from __future__ import annotations
@@ -87,16 +87,18 @@ def accept_file(
                 f"together with {', '.join(sorted(kept))}"
             )
         golden = new
-    renewed = {call.step for call in golden} - kept
-    used = {answer for call in golden if call.step in renewed for answer in call.responses}
-    interactions = [
-        interaction
-        for interaction in run.interactions
-        if interaction.step not in renewed
-        or interaction.judge is not None
-        or interaction.sample is not None
-        or response_fingerprint(interaction.response) in used
-    ]
+    interactions = list(run.interactions)
+    if all(entry.whole_module for entry in accepted):
+        renewed = {call.step for call in golden} - kept
+        used = {answer for call in golden if call.step in renewed for answer in call.responses}
+        interactions = [
+            interaction
+            for interaction in interactions
+            if interaction.step not in renewed
+            or interaction.judge is not None
+            or interaction.sample is not None
+            or response_fingerprint(interaction.response) in used
+        ]
     versions = {version for call in golden for version in call.prompts.values()}
     sources = {**run.prompt_sources, **accepted[0].prompt_sources}
     return run.model_copy(

@@ -66,6 +66,10 @@ class PendingChange:
     """Every golden step call of the case as accepting would write it (the recorded run's
     ``steps``): accepting this step takes its calls from here."""
     prompt_sources: dict[str, str] = field(default_factory=dict)
+    whole_module: bool = False
+    """Whether the session that found it saw every test of its module: only then may
+    accepting it drop the recordings its step no longer uses, as ``--promptflow-accept``
+    prunes only what a session that saw every test knows to be unused."""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -109,6 +113,7 @@ class PendingChange:
             # write each golden value with its keys in the order the recorder wrote them.
             "golden": json.dumps(self.golden, ensure_ascii=False),
             "prompt_sources": self.prompt_sources,
+            "whole_module": self.whole_module,
         }
 
     @classmethod
@@ -123,6 +128,7 @@ class PendingChange:
             data.get("budget"),
             _golden_calls(data.get("golden", [])),
             dict(data.get("prompt_sources", {})),
+            data.get("whole_module") is True,
         )
 
 
