@@ -30,8 +30,9 @@ from pytest_promptflow.drift.policy import DEFAULT_SIMILARITY
 from pytest_promptflow.errors import PromptflowError
 from pytest_promptflow.quality.gate import INI_QUALITY, parse_requirements
 from pytest_promptflow.report.render import report_paths
+from pytest_promptflow.report.summary import CaseSamples
 from pytest_promptflow.review.pending import PENDING_KEY, PendingChange, pending_path
-from pytest_promptflow.session import PromptflowSession, SampleOutcome, SessionSettings
+from pytest_promptflow.session import PromptflowSession, SessionSettings
 from pytest_promptflow.settings import (
     CasesMarker,
     PromptflowMarker,
@@ -89,7 +90,7 @@ WORKER_OUTPUT_KEY = "promptflow"
 session_key = pytest.StashKey[PromptflowSession]()
 recorder_key = pytest.StashKey["SampledRecording"]()
 sampling_key = pytest.StashKey[tuple[int, float]]()
-samples_key = pytest.StashKey[SampleOutcome]()
+samples_key = pytest.StashKey[CaseSamples]()
 pending_key = pytest.StashKey[list[PendingChange]]()
 complete_key = pytest.StashKey[bool]()
 """Whether the test's setup, call and teardown passed, whatever the gate found: then its
@@ -624,7 +625,9 @@ class PromptflowTestHooks:
             else:
                 if len(recorder.current.misses) > misses:
                     failures[sample] = RuntimeError("a request had no recording")
-        outcome = SampleOutcome(samples, samples - len(failures), min_pass_rate)
+        outcome = CaseSamples(
+            pyfuncitem.nodeid, None, samples, samples - len(failures), min_pass_rate
+        )
         pyfuncitem.stash[samples_key] = outcome
         if recorder.misses and failures:
             raise next(iter(failures.values()))  # the misses are what the report says
@@ -733,7 +736,7 @@ async def _awaited(awaitable: Any) -> None:
 
 
 def _samples_failure(
-    outcome: SampleOutcome, failures: Mapping[int, BaseException], min_pass_rate: float
+    outcome: CaseSamples, failures: Mapping[int, BaseException], min_pass_rate: float
 ) -> str:
     lines = [
         f"{outcome.passed} of {outcome.n} samples passed ({outcome.rate:.0%}), below the "

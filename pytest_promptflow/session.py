@@ -9,6 +9,7 @@ and evaluates the quality gate. The plugin's hooks only call it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,24 +79,6 @@ class SessionSettings:
     share of its golden mode."""
 
 
-@dataclass(frozen=True)
-class SampleOutcome:
-    """How many of a test's samples passed (their assertions, step contracts, checks),
-    and the share of them the test needs."""
-
-    n: int
-    passed: int
-    required: float = 1.0
-
-    @property
-    def rate(self) -> float:
-        return self.passed / self.n
-
-    @property
-    def label(self) -> str:
-        return CaseSamples("", None, self.n, self.passed).label
-
-
 @dataclass
 class TestVerdict:
     """What the gate found of one test."""
@@ -149,15 +132,13 @@ class PromptflowSession:
         recording: SampledRecording,
         expected: Mapping[str, Mapping[str, Any]],
         accept_command: str,
-        samples: SampleOutcome | None = None,
+        samples: CaseSamples | None = None,
     ) -> TestVerdict:
         """Judge a test's outputs against its golden values and expected values, and its
         usage against its budget; note what was found in the session's tally."""
         case = recording.recorders[0].case_id
         if samples is not None:
-            self.tally.samples.append(
-                CaseSamples(test, case, samples.n, samples.passed, samples.required)
-            )
+            self.tally.samples.append(dataclasses.replace(samples, case=case))
         golden_samples = recording.golden_samples()
         if len(recording.recorders) > 1 or len(golden_samples) > 1:
             return self._judge_samples(test, recording, golden_samples, expected, accept_command)

@@ -364,33 +364,15 @@ def test_a_pending_change_carries_its_budget_overrun_and_broken_expected_value(
     )
 
 
-DOWNSTREAM = """
-LABEL = Prompt.load("prompts/label.j2")
-SUMMARY = Prompt.from_string("Summarize {{ label }}", name="summary")
-
-
-class Label(BaseModel):
-    value: Annotated[str, drift.exact()]
-
-
-class Summary(BaseModel):
-    text: Annotated[str, drift.exact()]
-
-
-@step(prompt=LABEL)
-def label(topic: str) -> Label:
-    return Label.model_validate_json(ask(LABEL.render(topic=topic)))
-
-
-@step(prompt=SUMMARY)
-def summarize(label: str) -> Summary:
-    return Summary.model_validate_json(ask(SUMMARY.render(label=label)))
-
-
-@pytest.mark.promptflow_cases("topics.jsonl")
-def test_label(chain_case):
-    summarize(label(chain_case.input["topic"]).value)
-"""
+DOWNSTREAM = (
+    CHAIN.replace('"Summarize {{ topic }}"', '"Summarize {{ label }}"')
+    .replace("def summarize(topic: str)", "def summarize(label: str)")
+    .replace("SUMMARY.render(topic=topic)", "SUMMARY.render(label=label)")
+    .replace(
+        '    label(chain_case.input["topic"])\n    summarize(chain_case.input["topic"])',
+        '    summarize(label(chain_case.input["topic"]).value)',
+    )
+)
 
 
 def test_accepting_a_case_s_changed_step_renews_the_steps_downstream_that_passed(
