@@ -216,18 +216,8 @@ def measure_case(
         else:
             found, unknown = _golden_interactions(golden_steps, known)
             golden_figures = figures_by_step(found, prices)
-    usage = CaseUsage(run.test_id or (golden.test if golden else ""), run.case_id)
-    for step in sorted(now.keys() | (golden_figures or {}).keys()):
-        figures = StepUsage(step, now.get(step, Figures()))
-        judged = step not in unknown and step != OUTSIDE_STEPS and not step.endswith(JUDGE)
-        if golden_figures is not None and judged:
-            figures.golden = golden_figures.get(step, Figures())
-            if figures.changed:
-                figures.cause = _cause(step, golden_steps, run)
-                if not figures.unmetered:  # unknown tokens are neither over nor within
-                    figures.over_budget = _overruns(figures, policy.limits_for(step))
-        usage.steps.append(figures)
-    return usage
+    test = run.test_id or (golden.test if golden else "")
+    return _judged(test, now, golden_figures, unknown, golden_steps, run, policy)
 
 
 def measure_samples(
@@ -254,15 +244,31 @@ def measure_samples(
     now = _mean_by_step(now_each)
     golden_figures = _mean_by_step(golden_each) if golden_each else None
     first = runs[0]
-    usage = CaseUsage(first.test_id or (golden[0].test if golden else ""), first.case_id)
+    test = first.test_id or (golden[0].test if golden else "")
+    golden_steps = golden[0].steps if golden else []
+    return _judged(test, now, golden_figures, unknown, golden_steps, first, policy)
+
+
+def _judged(
+    test: str,
+    now: Mapping[str, Figures],
+    golden_figures: Mapping[str, Figures] | None,
+    unknown: set[str],
+    golden_steps: Sequence[GoldenStep],
+    run: Run,
+    policy: BudgetPolicy,
+) -> CaseUsage:
+    """Each step's figures now beside its golden ones (unless they are ``unknown``), the
+    cause of a change, and the budget's verdict on it."""
+    usage = CaseUsage(test, run.case_id)
     for step in sorted(now.keys() | (golden_figures or {}).keys()):
         figures = StepUsage(step, now.get(step, Figures()))
         judged = step not in unknown and step != OUTSIDE_STEPS and not step.endswith(JUDGE)
         if golden_figures is not None and judged:
             figures.golden = golden_figures.get(step, Figures())
             if figures.changed:
-                figures.cause = _cause(step, golden[0].steps, first)
-                if not figures.unmetered:
+                figures.cause = _cause(step, golden_steps, run)
+                if not figures.unmetered:  # unknown tokens are neither over nor within
                     figures.over_budget = _overruns(figures, policy.limits_for(step))
         usage.steps.append(figures)
     return usage
