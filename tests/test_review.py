@@ -424,3 +424,18 @@ def test_what_a_session_of_some_tests_found_is_accepted_without_pruning(
     assert len(b["interactions"]) == 2  # the old prompt's recording dropped
     with edited.llm.offline():
         edited.run(node("a"), node("b")).assert_outcomes(passed=2)
+
+
+def test_a_pending_file_that_cannot_be_read_is_named_and_nothing_changes(
+    edited: Project,
+) -> None:
+    path = edited.path / ".pytest_cache" / "v" / "promptflow" / "pending"
+    path.write_text('{"format": 1, "changes": [{"test": ')
+    before = edited.files()
+
+    for args in (["review"], ["accept", "--step", "label"]):
+        refused = command(edited, *args)
+        assert refused.returncode == 2
+        assert f"pending changes {path} cannot be read" in refused.stderr
+        assert "run the tests again to write them anew" in refused.stderr
+    assert edited.files() == before
