@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import statistics
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping
@@ -67,6 +68,24 @@ class Timing:
     """CPU time the pytest process spent running the tests."""
     peak_rss_mib: float
     """Peak resident memory of the pytest process, start-up included."""
+
+
+class TimedRuns:
+    """The medians of a benchmark side's timed runs (``runs``)."""
+
+    runs: list[Timing]
+
+    @property
+    def cpu_s(self) -> float:
+        return statistics.median(run.cpu_seconds for run in self.runs)
+
+    @property
+    def wall_s(self) -> float:
+        return statistics.median(run.seconds for run in self.runs)
+
+    @property
+    def rss_mib(self) -> float:
+        return statistics.median(run.peak_rss_mib for run in self.runs)
 
 
 def client_fixture(base_url: str) -> str:

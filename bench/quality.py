@@ -48,7 +48,7 @@ from drift import (
     record_project,
     write_project,
 )
-from harness import Timing, local_chat_completions, timed_pytest
+from harness import TimedRuns, Timing, local_chat_completions, timed_pytest
 from werkzeug import Request, Response
 
 METRIC = '''
@@ -231,33 +231,25 @@ def check_quality_rows(report: dict[str, Any], cases: int, wrong_cases: int) -> 
 
 
 @dataclass
-class Side:
+class Side(TimedRuns):
     """One replay of the recordings, and its measured runs."""
 
     folder: Path
     cases: int
-    timings: list[Timing] = field(default_factory=list)
+    runs: list[Timing] = field(default_factory=list)
     inside: list[dict[str, float]] = field(default_factory=list)
     """Per run: CPU seconds scoring and aggregating, up to the end of collection, and
     from there to the end of the session."""
 
     def run(self) -> dict[str, Any]:
         timing, _ = timed_pytest(self.folder, f"--promptflow-report={REPORT}")
-        self.timings.append(timing)
+        self.runs.append(timing)
         self.inside.append(json.loads((self.folder / "quality_seconds.json").read_text()))
         report: dict[str, Any] = json.loads((self.folder / REPORT).read_text())
         compared = {step: report["steps"][step]["compared"] for step in STEPS}
         if any(count != self.cases for count in compared.values()):
             raise SystemExit(f"{self.folder.name}: compared step calls {compared}")
         return report
-
-    @property
-    def cpu_s(self) -> float:
-        return statistics.median(timing.cpu_seconds for timing in self.timings)
-
-    @property
-    def wall_s(self) -> float:
-        return statistics.median(timing.seconds for timing in self.timings)
 
     def median(self, part: str) -> float:
         return statistics.median(spent[part] for spent in self.inside)
@@ -320,8 +312,8 @@ def measure(workdir: Path, cases: int, repeats: int) -> dict[str, Any]:
         "without_expected_gc_s": round(plain.median("collecting_garbage"), 4),
         "with_expected_gc_s": round(scored.median("collecting_garbage"), 4),
         "network_requests": len(requests),
-        "runs_without_s": [round(t.cpu_seconds, 3) for t in plain.timings],
-        "runs_with_s": [round(t.cpu_seconds, 3) for t in scored.timings],
+        "runs_without_s": [round(t.cpu_seconds, 3) for t in plain.runs],
+        "runs_with_s": [round(t.cpu_seconds, 3) for t in scored.runs],
         "wall_without_s": round(plain.wall_s, 4),
         "wall_with_s": round(scored.wall_s, 4),
     }

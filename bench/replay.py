@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness import (
     TIMER_PLUGIN,
+    TimedRuns,
     Timing,
     chat_completion,
     client_fixture,
@@ -203,7 +203,7 @@ def write_project(folder: Path, conftest: str, test_source: str, scenario: Scena
 
 
 @dataclass
-class Side:
+class Side(TimedRuns):
     """One of the three ways to answer the suite's requests, and its measured runs."""
 
     folder: Path
@@ -212,14 +212,6 @@ class Side:
 
     def run(self) -> None:
         self.runs.append(timed_pytest(self.folder, *self.replay_args)[0])
-
-    @property
-    def cpu_s(self) -> float:
-        return statistics.median(run.cpu_seconds for run in self.runs)
-
-    @property
-    def rss_mib(self) -> float:
-        return statistics.median(run.peak_rss_mib for run in self.runs)
 
 
 def measure(scenario: Scenario, workdir: Path, repeats: int) -> dict[str, object]:

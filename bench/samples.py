@@ -33,7 +33,6 @@ import hashlib
 import itertools
 import json
 import re
-import statistics
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from typing import Any
 
 from harness import (
     TIMER_PLUGIN,
+    TimedRuns,
     Timing,
     chat_completion,
     client_fixture,
@@ -170,7 +170,7 @@ STEP_ROW = re.compile(r"^ask\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*$", re.M)
 
 
 @dataclass
-class Replay:
+class Replay(TimedRuns):
     """One of the three replays, what it must report, and its measured runs."""
 
     key: str
@@ -198,14 +198,6 @@ class Replay:
         ):
             raise SystemExit(f"replay {self.name}: expected {self.stable} stable cases")
         self.runs.append(timing)
-
-    @property
-    def cpu_s(self) -> float:
-        return statistics.median(run.cpu_seconds for run in self.runs)
-
-    @property
-    def rss_mib(self) -> float:
-        return statistics.median(run.peak_rss_mib for run in self.runs)
 
 
 @dataclass(frozen=True)
