@@ -175,8 +175,7 @@ def combined_calls(
             by_name.setdefault((score.name, score.kind), []).append(score)
     combined = {}
     for key, scores in by_name.items():
-        values = [score.value for score in scores if score.value is not None]
-        mean = math.fsum(values) / len(values) if values else None
+        mean = _mean_of([score.value for score in scores])
         combined[key] = (all(score.correct for score in scores), scores[-1], mean)
     return combined
 
