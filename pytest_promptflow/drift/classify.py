@@ -25,6 +25,7 @@ from __future__ import annotations
 import difflib
 import json
 from collections import Counter, deque
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -168,10 +169,7 @@ def judge_case(
     judges = judges if judges is not None else JudgeSession(run.case_id)
     sources = OutputIndex(run.calls)
     policies: dict[str, DriftPolicy] = {}
-    seen: Counter[str] = Counter()
-    for call in run.calls:
-        occurrence = seen[call.step]
-        seen[call.step] += 1
+    for call, occurrence in numbered_calls(run.calls):
         if call.error is not None:
             # It raised, so it has no output; the test's failure already says why.
             continue
@@ -200,16 +198,32 @@ def judge_case(
             if schema_changed:
                 step_drift.also = [step_drift.cause, *step_drift.also]
                 step_drift.cause = "schema"
-                step_drift.detail = (
-                    f"the output schema changed: {reference.schema_} -> {call.schema}"
-                )
+                step_drift.detail = schema_change(reference, call)
             verdict.steps.append(step_drift)
-    cut_short = any(call.error is not None for call in run.calls)
-    for step, occurrence in [] if cut_short else unmatched:
-        verdict.steps.append(
-            StepDrift(step, occurrence, "missing call", "the golden run called it; this did not")
-        )
+    verdict.steps += missing_calls(run, unmatched)
     return verdict
+
+
+def numbered_calls(calls: Sequence[StepCall]) -> Iterator[tuple[StepCall, int]]:
+    """Each call with its occurrence: how many calls of its step came before it."""
+    seen: Counter[str] = Counter()
+    for call in calls:
+        yield call, seen[call.step]
+        seen[call.step] += 1
+
+
+def schema_change(reference: GoldenStep, call: StepCall) -> str:
+    return f"the output schema changed: {reference.schema_} -> {call.schema}"
+
+
+def missing_calls(run: Run, unmatched: Sequence[tuple[str, int]]) -> list[StepDrift]:
+    """The golden calls ``run`` did not make, unless a call raised and cut it short."""
+    if any(call.error is not None for call in run.calls):
+        return []
+    return [
+        StepDrift(step, occurrence, "missing call", "the golden run called it; this did not")
+        for step, occurrence in unmatched
+    ]
 
 
 def same_schema(reference: GoldenStep, call: StepCall, output_type: Any) -> bool:

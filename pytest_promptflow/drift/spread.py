@@ -35,8 +35,11 @@ from pytest_promptflow.drift.classify import (
     StepDrift,
     attribute,
     judge_case,
+    missing_calls,
+    numbered_calls,
     pair_calls,
     same_schema,
+    schema_change,
 )
 from pytest_promptflow.drift.compare import FieldChange, compare_output, same_value
 from pytest_promptflow.drift.judging import JudgeSession
@@ -138,10 +141,7 @@ def judge_samples(
     # new sample against the first golden sample.
     references, unmatched = pair_calls(golden[0].steps, first.calls)
     structural: set[tuple[str, int]] = set()
-    seen: Counter[str] = Counter()
-    for call in first.calls:
-        occurrence = seen[call.step]
-        seen[call.step] += 1
+    for call, occurrence in numbered_calls(first.calls):
         if call.error is not None:
             continue
         reference = references.get(call.index)
@@ -154,21 +154,10 @@ def judge_samples(
             reference, call, first.output_types.get(call.step, Any)
         ):
             verdict.steps.append(
-                StepDrift(
-                    call.step,
-                    occurrence,
-                    "schema",
-                    f"the output schema changed: {reference.schema_} -> {call.schema}",
-                )
+                StepDrift(call.step, occurrence, "schema", schema_change(reference, call))
             )
             structural.add((call.step, occurrence))
-    if not any(call.error is not None for call in first.calls):
-        for step, occurrence in unmatched:
-            verdict.steps.append(
-                StepDrift(
-                    step, occurrence, "missing call", "the golden run called it; this did not"
-                )
-            )
+    verdict.steps += missing_calls(first, unmatched)
     policies: dict[str, DriftPolicy] = {}
     sources = OutputIndex(first.calls)
     for slot in _slots(golden, runs):
@@ -200,10 +189,7 @@ def _slots(golden: Sequence[RecordedRun], runs: Sequence[Run]) -> list[_Slot]:
     slots: dict[tuple[str, int], _Slot] = {}
     pairings = [[pair_calls(g.steps, run.calls)[0] for g in golden] for run in runs]
     for sample, run in enumerate(runs):
-        seen: Counter[str] = Counter()
-        for call in run.calls:
-            occurrence = seen[call.step]
-            seen[call.step] += 1
+        for call, occurrence in numbered_calls(run.calls):
             if call.error is not None:
                 continue
             references = [pairing.get(call.index) for pairing in pairings[sample]]
