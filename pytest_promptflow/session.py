@@ -105,11 +105,11 @@ class PromptflowSession:
     expected_by_case: dict[tuple[str, str], Mapping[str, Any]] = field(default_factory=dict)
     """The expected values of every case collected, by test function and case id."""
     own_recordings: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Step tests that wrote recorded runs of their own: node id -> (file, its source)."""
     pending: list[PendingChange] = field(default_factory=list)
     """What the session found that accepting would take, for review."""
     ran: set[str] = field(default_factory=set)
     """Every promptflow test the session ran (their pending changes are replaced)."""
-    """Step tests that wrote recorded runs of their own: node id -> (file, its source)."""
     quality_gate: list[GateResult] | None = None
     """The quality gate's results, once evaluated at the end of the session."""
 

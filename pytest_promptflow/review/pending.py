@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,8 +28,6 @@ DEFAULT_CACHE_DIR = ".pytest_cache"
 def step_accept_command(test: str, step: str) -> str:
     """The command that accepts one step of one test case from the pending changes,
     without running the tests."""
-    import shlex
-
     return shlex.join(
         ["python", "-m", "pytest_promptflow", "accept", "--test", test, "--step", step]
     )

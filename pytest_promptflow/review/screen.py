@@ -34,11 +34,6 @@ _CLEAR_SCREEN = "\x1b[H\x1b[2J"
 _WORDS = re.compile(r"\s+|\w+|[^\w\s]")
 
 
-def accept_command(entry: PendingChange) -> str:
-    """The command that accepts one pending change without a review."""
-    return step_accept_command(entry.test, entry.step)
-
-
 @dataclass
 class Outcome:
     """What a review did."""
@@ -53,13 +48,6 @@ class Outcome:
         self.accepted += applied.accepted
         self.refused += applied.refused
         self.files += applied.files
-
-    @property
-    def remaining(self) -> list[PendingChange]:
-        """What stays pending: every change but those accepted."""
-        done = {id(entry) for entry in self.accepted}
-        kept = [*self.rejected, *self.skipped, *(entry for entry, _ in self.refused)]
-        return [entry for entry in kept if id(entry) not in done]
 
     def summary_lines(self) -> list[str]:
         lines = [
@@ -215,14 +203,15 @@ def review(
         print(f"refused: {entry.test} step {entry.step}: {why}", file=out)
     everything: str | None = None
     total = len(reviewable)
+    position = 0  # of the change on screen, from 1
     for group in _files_in_order(reviewable):
         accepted: list[PendingChange] = []
         for entry in group:
-            position = reviewable.index(entry)
+            position += 1
             decision = everything
             full = False
             while decision is None:
-                screen = screen_lines(entry, position + 1, total, width, color, full)
+                screen = screen_lines(entry, position, total, width, color, full)
                 if clear:  # each change on a screen of its own, as cargo-insta shows them
                     out.write(_CLEAR_SCREEN)
                 print("\n".join(screen), file=out)
@@ -240,7 +229,7 @@ def review(
                     print(f"unknown key {pressed!r}: {KEYS_HELP}", file=out)
             if decision == "q":
                 # What was decided so far is kept; the rest stays pending.
-                outcome.skipped += reviewable[position:]
+                outcome.skipped += reviewable[position - 1 :]
                 outcome.add(apply(rootdir, accepted, entries, hashes))
                 return outcome
             if decision == "a":
@@ -265,4 +254,4 @@ def without_terminal(entries: Sequence[PendingChange], out: TextIO) -> None:
         kinds = ", ".join(entry.kinds) or "changed"
         causes = ", ".join(entry.causes)
         print(f"- {entry.test} step {entry.step} ({kinds}; {causes}) in {entry.file}", file=out)
-        print(f"    {accept_command(entry)}", file=out)
+        print(f"    {step_accept_command(entry.test, entry.step)}", file=out)
